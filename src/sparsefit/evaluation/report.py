@@ -1,0 +1,130 @@
+"""The evaluation report: a rich table, a summary JSON, per-query results, paired significance tests.
+
+Example:
+    >>> report = evaluate(catalog, judgments, split)   # doctest: +SKIP
+    >>> report.save(Path("runs/demo")); report.mean("bm25")["ndcg@10"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.table import Table
+
+from sparsefit.evaluation.metrics import METRICS, paired_test
+from sparsefit.run import write_atomic, write_json
+
+RUN_DEPTH_SAVED = 100  # ranked results kept per query and system in runs.jsonl
+
+
+@dataclass
+class SystemResult:
+    """One retrieval system's results on the test queries."""
+
+    name: str
+    kind: str  # "bm25" | "encoder"
+    per_query: dict[str, dict[str, float]]
+    mean: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+    run: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """Every system on the same queries; the first system is the baseline for the paired tests."""
+
+    systems: list[SystemResult]
+    queries: dict[str, str]  # query key -> query text
+    catalog_size: int
+    scheme: str
+    relevant_threshold: float
+
+    @property
+    def baseline(self) -> SystemResult:
+        return self.systems[0]
+
+    def system(self, name: str) -> SystemResult:
+        for system in self.systems:
+            if system.name == name:
+                return system
+        raise KeyError(f"no system named {name!r}; have {[s.name for s in self.systems]}")
+
+    def mean(self, name: str) -> dict[str, float]:
+        return self.system(name).mean
+
+    def comparisons(self, metric: str = "ndcg@10") -> dict[str, dict]:
+        """Paired randomization test of each system against the baseline on ``metric``."""
+        base = {q: m[metric] for q, m in self.baseline.per_query.items()}
+        results = {}
+        for system in self.systems[1:]:
+            other = {q: m[metric] for q, m in system.per_query.items()}
+            results[system.name] = paired_test(other, base)
+        return results
+
+    # -- output ----------------------------------------------------------------------------
+    def table(self, title: str | None = None) -> Table:
+        """A rich table: one row per system, the metrics, the ratio and p-value against the baseline."""
+        table = Table(title=title or f"Held-out evaluation: {len(self.queries):,} test queries, {self.catalog_size:,} products")
+        table.add_column("system", style="bold")
+        for metric in METRICS:
+            table.add_column(metric, justify="right")
+        table.add_column(f"nDCG vs {self.baseline.name}", justify="right")
+        table.add_column("p", justify="right")
+        table.add_column("seconds", justify="right")
+        comparisons = self.comparisons()
+        base_ndcg = self.baseline.mean["ndcg@10"]
+        for system in self.systems:
+            row = [system.name] + [f"{system.mean[m]:.4f}" for m in METRICS]
+            if system is self.baseline:
+                row += ["1.000×", "", ""]
+            else:
+                ratio = system.mean["ndcg@10"] / base_ndcg if base_ndcg else float("nan")
+                row += [f"{ratio:.3f}×", f"{comparisons[system.name]['p_value']:.3g}", ""]
+            row[-1] = f"{sum(system.seconds.values()):.1f}"
+            table.add_row(*row)
+        return table
+
+    def summary(self) -> dict:
+        """The summary JSON: means, ratios, tests and timings per system."""
+        comparisons = self.comparisons()
+        base_ndcg = self.baseline.mean["ndcg@10"]
+        return {
+            "test_queries": len(self.queries),
+            "catalog_size": self.catalog_size,
+            "label_scheme": self.scheme,
+            "relevant_threshold": self.relevant_threshold,
+            "baseline": self.baseline.name,
+            "systems": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "metrics": s.mean,
+                    "ndcg@10_vs_baseline": (s.mean["ndcg@10"] / base_ndcg) if base_ndcg else None,
+                    "paired_test_vs_baseline": comparisons.get(s.name),
+                    "seconds": s.seconds,
+                }
+                for s in self.systems
+            ],
+        }
+
+    def save(self, folder: Path) -> None:
+        """Write report.json (summary), per_query.csv and runs.jsonl (top results) into ``folder``."""
+        folder = Path(folder)
+        write_json(folder / "report.json", self.summary())
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["query", "system", *METRICS])
+        for system in self.systems:
+            for key, metrics in system.per_query.items():
+                writer.writerow([self.queries[key], system.name, *(f"{metrics[m]:.6f}" for m in METRICS)])
+        write_atomic(folder / "per_query.csv", buffer.getvalue())
+        lines = []
+        for system in self.systems:
+            for key, ranked in system.run.items():
+                top = [[doc, round(score, 6)] for doc, score in ranked[:RUN_DEPTH_SAVED]]
+                lines.append(json.dumps({"system": system.name, "query_key": key, "query": self.queries[key], "results": top}))
+        write_atomic(folder / "runs.jsonl", "\n".join(lines) + "\n")

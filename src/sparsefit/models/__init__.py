@@ -1,0 +1,8 @@
+"""Base models and sparse encoders."""
+
+from __future__ import annotations
+
+from sparsefit.models.aliases import ALIASES, OfflineModel
+from sparsefit.models.encoder import ARCHITECTURES, Encoder, init_lexical_head, load_encoder
+
+__all__ = ["ALIASES", "ARCHITECTURES", "Encoder", "OfflineModel", "init_lexical_head", "load_encoder"]

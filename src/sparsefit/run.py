@@ -1,0 +1,65 @@
+"""The run folder: atomic writes and named output folders.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> write_json(folder / "state.json", {"done": ["split"]})
+    >>> read_json(folder / "state.json")
+    {'done': ['split']}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sparsefit.errors import SparsefitError
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise SparsefitError(
+            f"cannot write the file ({exc.strerror or exc})",
+            file=path,
+            hint="choose an output folder you can write to (--output) and check free disk space",
+        ) from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file written by :func:`write_json`; a clear error if it is damaged."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SparsefitError("file not found", file=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SparsefitError(f"file is damaged ({exc})", file=path, hint="delete it and run again") from None
+
+
+def new_run_folder(kind: str, root: Path = Path("runs")) -> Path:
+    """A fresh folder ``runs/<kind>-<UTC time>`` (suffixed if it exists)."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = root / f"{kind}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = root / f"{kind}-{stamp}-{suffix}"
+    return folder

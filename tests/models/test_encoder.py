@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sparsefit.errors import SparsefitError
+from sparsefit.models import ALIASES, load_encoder
+from sparsefit.models.aliases import OfflineModel, verify_files
+
+TEXTS = [
+    "DEWALT 20V MAX cordless drill driver kit with 2 batteries",
+    "noise cancelling wireless headphones",
+    "brushed nickel bathroom faucet",
+    "1/2 in. x 10 ft. copper pipe",
+]
+
+
+def test_splade_tiny_encodes_sparse_lexical_vectors(splade_tiny):
+    docs = splade_tiny.encode_documents(TEXTS)
+    assert isinstance(docs, sp.csr_matrix)
+    assert docs.shape == (4, 30522) == (len(TEXTS), splade_tiny.vocab_size)
+    nnz = docs.getnnz(axis=1)
+    assert (nnz > 5).all() and (nnz < 400).all()
+    assert (docs.data > 0).all()
+    assert "batteries" in [term for term, _ in splade_tiny.decode(docs[0], top_k=5)]
+    assert "drill" in [term for term, _ in splade_tiny.decode(docs[0], top_k=None)]
+    weights = [w for _, w in splade_tiny.decode(docs[0], top_k=None)]
+    assert weights == sorted(weights, reverse=True) and len(weights) == nnz[0]
+
+
+def test_encoding_keeps_input_order_whatever_the_length_sorting(splade_tiny):
+    together = splade_tiny.encode_documents(TEXTS, batch_size=2).toarray()
+    one_by_one = np.vstack([splade_tiny.encode_documents([t]).toarray() for t in TEXTS])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+
+
+def test_query_path_differs_from_document_path_for_inference_free():
+    enc = load_encoder("splade-tiny", architecture="inference-free")
+    query = enc.encode_queries(["copper pipe"])
+    document = enc.encode_documents(["copper pipe"])
+    # Static query side: exactly the query's own tokens, weight 1 (initial); documents expand.
+    assert sorted(t for t, _ in enc.decode(query, top_k=None)) == ["copper", "pipe"]
+    assert set(query.data) == {1.0}
+    assert document.nnz > query.nnz
+
+
+def test_minilm_l6_starts_sparse_and_lexical():
+    enc = load_encoder("minilm-l6")
+    docs = enc.encode_documents(["noise cancelling wireless headphones"])
+    assert 5 < docs.nnz < 600  # a random head gives 27-29k non-zeros
+    top = [t for t, _ in enc.decode(docs, top_k=6)]
+    assert "noise" in top and "wireless" in top
+    assert not any(t.startswith("[") for t, _ in enc.decode(docs, top_k=None))
+
+
+def test_saved_encoder_reloads_in_sentence_transformers(tmp_path, splade_tiny):
+    from sentence_transformers import SparseEncoder
+
+    splade_tiny.save(tmp_path / "model")
+    again = load_encoder(str(tmp_path / "model"))
+    np.testing.assert_allclose(again.encode_documents(TEXTS).toarray(), splade_tiny.encode_documents(TEXTS).toarray(), atol=1e-5)
+    plain = SparseEncoder(str(tmp_path / "model"), device="cpu")
+    vector = plain.encode_document(TEXTS[:1], convert_to_sparse_tensor=False, convert_to_tensor=True)
+    np.testing.assert_allclose(vector.numpy(), splade_tiny.encode_documents(TEXTS[:1]).toarray(), atol=1e-5)
+
+
+def test_hash_check_catches_a_changed_file(tmp_path):
+    folder = ALIASES["splade-tiny"].folder()
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    verify_files(copy, ALIASES["splade-tiny"].sha256, what="test", reinstall="x")
+    with (copy / "config.json").open("a") as handle:
+        handle.write(" ")
+    with pytest.raises(SparsefitError, match="config.json does not have the expected SHA-256"):
+        verify_files(copy, ALIASES["splade-tiny"].sha256, what="test", reinstall="x")
+    (copy / "tokenizer.json").unlink()
+    with pytest.raises(SparsefitError, match="missing tokenizer.json"):
+        verify_files(copy, {"tokenizer.json": "0"}, what="test", reinstall="x")
+
+
+def test_missing_package_says_how_to_install():
+    ghost = OfflineModel("ghost", "no_such_package_xyz", "ghost-pkg==1.0", "model", True, "")
+    with pytest.raises(SparsefitError, match="pip install --no-deps ghost-pkg==1.0"):
+        ghost.folder()
+
+
+def test_model_folder_missing_files_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(SparsefitError, match="missing model.safetensors, tokenizer.json"):
+        load_encoder(str(tmp_path))
+
+
+def test_unknown_model_offline_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(SparsefitError, match="not an alias"):
+        load_encoder("nobody/no-such-model")
+
+
+def test_unknown_architecture():
+    with pytest.raises(SparsefitError, match="unknown architecture"):
+        load_encoder("splade-tiny", architecture="dense")
