@@ -42,6 +42,7 @@ GainOpt = Annotated[Optional[list[str]], typer.Option("--gain", help="gain of a 
 ThresholdOpt = Annotated[Optional[float], typer.Option(help="gain at or above which a product counts as relevant")]
 OnInvalidOpt = Annotated[Optional[str], typer.Option(help="bad rows: error (default) or skip (counted and reported)")]
 OnUnknownOpt = Annotated[Optional[str], typer.Option(help="judged products missing from the catalog: drop (default) or error")]
+OnConflictOpt = Annotated[Optional[str], typer.Option(help="a query/product judged twice with different labels: mean (default), first or error")]
 EncodingOpt = Annotated[Optional[str], typer.Option(help="file encoding, e.g. latin-1 (default: UTF-8)")]
 
 
@@ -92,6 +93,7 @@ def evaluate(
     relevant_threshold: ThresholdOpt = None,
     on_invalid: OnInvalidOpt = None,
     on_unknown_product: OnUnknownOpt = None,
+    on_conflict: OnConflictOpt = None,
     encoding: EncodingOpt = None,
 ) -> None:
     """Evaluate BM25 and sparse encoders on held-out judged queries over the whole catalog."""
@@ -109,7 +111,7 @@ def evaluate(
             id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
             judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
             relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
-            encoding=encoding,
+            on_conflict=on_conflict, encoding=encoding,
         ),
     )
     started = time.perf_counter()
@@ -135,6 +137,7 @@ def inspect(
     relevant_threshold: ThresholdOpt = None,
     on_invalid: OnInvalidOpt = None,
     on_unknown_product: OnUnknownOpt = None,
+    on_conflict: OnConflictOpt = None,
     encoding: EncodingOpt = None,
 ) -> None:
     """Show what sparsefit detects in a catalog (and judgments): columns, text, label scheme, counts."""
@@ -147,7 +150,7 @@ def inspect(
             id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
             judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
             relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
-            encoding=encoding,
+            on_conflict=on_conflict, encoding=encoding,
         ),
     )
     loaded = load_catalog(catalog, id_field=settings.id_field, text_fields=settings.text_fields,
@@ -163,7 +166,8 @@ def inspect(
             judgments, loaded, query_field=settings.query_field, id_field=settings.judgment_id_field,
             label_field=settings.label_field, scheme=settings.label_scheme, gains=settings.gains,
             relevant_threshold=settings.relevant_threshold, on_invalid=settings.on_invalid,
-            on_unknown_product=settings.on_unknown_product, encoding=settings.encoding,
+            on_unknown_product=settings.on_unknown_product, on_conflict=settings.on_conflict,
+            encoding=settings.encoding,
         )
         _print_judgments(j)
 
@@ -177,7 +181,9 @@ def _print_judgments(j) -> None:
         console.print(f"  [yellow]{j.unknown_products:,} judgments name products not in the catalog and were left out[/], "
                       f"e.g. {'; '.join(j.unknown_examples[:3])}")
     if j.skipped:
-        console.print(f"  skipped: {j.skipped}")
+        console.print(f"  handled rows: {j.skipped}")
+    if j.conflict_examples:
+        console.print(f"  judged twice with different labels: {'; '.join(j.conflict_examples[:3])}")
 
 
 def _print_inputs(inputs) -> None:

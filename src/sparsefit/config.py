@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     gains: dict[str, float] | None = Field(None, description="gain per label, e.g. {E: 1, S: 0.1, C: 0.01, I: 0}")
     relevant_threshold: float | None = Field(None, description="a gain at or above this counts as relevant")
     on_unknown_product: Literal["drop", "error"] = Field("drop", description="judgments naming products not in the catalog")
+    on_conflict: Literal["mean", "first", "error"] = Field(
+        "mean", description="a (query, product) judged twice with different labels: average, keep the first, or stop"
+    )
 
     # -- split ------------------------------------------------------------------------------
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of judged queries held out for evaluation")

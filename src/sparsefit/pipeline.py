@@ -44,12 +44,13 @@ def load_inputs(catalog_path: str | Path, judgments_path: str | Path, settings: 
     judgment_options = dict(
         query_field=settings.query_field, id_field=settings.judgment_id_field, label_field=settings.label_field,
         scheme=settings.label_scheme, gains=settings.gains, relevant_threshold=settings.relevant_threshold,
-        on_invalid=settings.on_invalid, on_unknown_product=settings.on_unknown_product, encoding=settings.encoding,
+        on_invalid=settings.on_invalid, on_unknown_product=settings.on_unknown_product, on_conflict=settings.on_conflict, encoding=settings.encoding,
     )
     judgments = load_judgments(judgments_path, catalog, **judgment_options)
     test_judgments = None
     if settings.test_judgments is not None:
-        test_judgments = load_judgments(settings.test_judgments, catalog, **judgment_options)
+        # The very same gains for the test file: a graded range is otherwise detected per file.
+        test_judgments = load_judgments(settings.test_judgments, catalog, **{**judgment_options, "scheme": judgments.scheme})
         judgments = judgments.merge(test_judgments)
     loaded = time.perf_counter()
     split = _decide_split(judgments, test_judgments, settings, folder)
@@ -104,7 +105,8 @@ def describe_inputs(inputs: Inputs) -> dict:
             "file": str(judgments.source), "judgments": len(judgments.product_ids), "queries": len(judgments.keys()),
             "query_field": judgments.query_field, "id_field": judgments.id_field, "label_field": judgments.label_field,
             "label_scheme": judgments.scheme.describe(), "unknown_products": judgments.unknown_products,
-            "unknown_examples": judgments.unknown_examples, "skipped": judgments.skipped,
+            "unknown_examples": judgments.unknown_examples, "conflict_examples": judgments.conflict_examples,
+            "skipped": judgments.skipped,
         },
         "split": {"train": len(inputs.split.train), "test": len(inputs.split.test), "seed": inputs.split.seed,
                   "method": inputs.split.method},

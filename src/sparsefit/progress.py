@@ -8,13 +8,15 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True)
+# Wide enough for the results table when output goes to a file or CI log (rich would assume 80).
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
 @contextmanager

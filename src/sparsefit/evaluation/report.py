@@ -18,6 +18,7 @@ from rich.table import Table
 from sparsefit.evaluation.metrics import METRICS, paired_test
 from sparsefit.run import write_atomic, write_json
 
+_HEADERS = {"ndcg@10": "nDCG@10", "mrr@10": "MRR@10", "recall@10": "R@10", "recall@100": "R@100", "p@10": "P@10"}
 RUN_DEPTH_SAVED = 100  # ranked results kept per query and system in runs.jsonl
 
 
@@ -71,9 +72,9 @@ class Report:
         table = Table(title=title or f"Held-out evaluation: {len(self.queries):,} test queries, {self.catalog_size:,} products")
         table.add_column("system", style="bold")
         for metric in METRICS:
-            table.add_column(metric, justify="right")
-        table.add_column(f"nDCG vs {self.baseline.name}", justify="right")
-        table.add_column("p", justify="right")
+            table.add_column(_HEADERS.get(metric, metric), justify="right")
+        table.add_column(f"nDCG@10 vs {self.baseline.name}", justify="right")
+        table.add_column("p (paired)", justify="right")
         table.add_column("seconds", justify="right")
         comparisons = self.comparisons()
         base_ndcg = self.baseline.mean["ndcg@10"]

@@ -1,0 +1,652 @@
+"""Relevance judgments (query, product id, label) and the label scheme that turns labels into gains.
+
+A blank label is an error (or, with ``on_invalid="skip"``, a counted skip), never a zero. Products
+missing from the catalog are dropped and counted, unless more than half of the judgments are missing,
+which means the id column is wrong: that is an error.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "j.csv"
+    >>> _ = path.write_text("query,product_id,esci_label\\nred mug,p1,E\\nred mug,p2,S\\nlamp,p3,I\\n")
+    >>> j = load_judgments(path)
+    >>> j.scheme.name, j.gains.tolist(), j.keys()
+    ('esci', [1.0, 0.1, 0.0], ['red mug', 'lamp'])
+    >>> j.qrels()["red mug"]
+    {'p1': 1.0, 'p2': 0.1}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from sparsefit.data.readers import Table, detect_column, read_table, resolve_column, show_columns
+from sparsefit.errors import SparsefitError
+
+if TYPE_CHECKING:
+    from sparsefit.data.catalog import Catalog
+
+QUERY_CANDIDATES = ("query", "search_term", "search_query", "keyword", "keywords", "query_text", "q", "term")
+PRODUCT_CANDIDATES = (
+    "product_id", "product_uid", "asin", "sku", "item_id", "doc_id", "docid", "pid",
+    "productid", "itemid", "document_id",
+)  # plain "id" is used only when none of these exists: it is often a judgment row id
+LABEL_CANDIDATES = (
+    "label", "relevance", "esci_label", "grade", "judgment", "rating", "score", "relevance_label", "gain", "rel",
+)
+SCHEMES = ("esci", "wands", "graded", "binary")
+ESCI_GAINS = {"exact": 1.0, "substitute": 0.1, "complement": 0.01, "irrelevant": 0.0}  # Amazon KDD Cup 2022
+WANDS_GAINS = {"exact": 2.0, "partial": 1.0, "irrelevant": 0.0}
+BINARY_GAINS = {"1": 1.0, "0": 0.0}
+ALIASES = {
+    "esci": {"e": "exact", "s": "substitute", "c": "complement", "i": "irrelevant"},
+    "binary": {"true": "1", "yes": "1", "relevant": "1", "false": "0", "no": "0", "irrelevant": "0"},
+}
+_VOCAB = {
+    "esci": set(ESCI_GAINS) | set(ALIASES["esci"]),
+    "wands": set(WANDS_GAINS),
+    "binary": set(BINARY_GAINS) | set(ALIASES["binary"]),
+}
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[+-]?[0-9]+)?")
+_NONFINITE = {s + w for s in ("", "+", "-") for w in ("nan", "inf", "infinity")}
+SKIP_HINT = "or pass --on-invalid skip to leave such rows out (they are counted)"
+_EPS = 1e-9
+
+
+def canonical_label(raw: str) -> str:
+    """Label as compared: stripped, case-folded; numbers in one spelling ("2.0" -> "2", "1.50" -> "1.5").
+
+    Example:
+        >>> canonical_label(" Exact "), canonical_label("3.0"), canonical_label("2.33")
+        ('exact', '3', '2.33')
+    """
+    text = " ".join(str(raw).split()).casefold()
+    number = _number(text)
+    if number is None:
+        return text
+    shown = repr(number)
+    return shown[:-2] if shown.endswith(".0") else shown
+
+
+def _number(text: str) -> float | None:
+    if not _NUMBER_RE.fullmatch(text):
+        return None
+    value = float(text)
+    return value + 0.0 if math.isfinite(value) else None  # + 0.0 turns -0.0 into 0.0
+
+
+def _num(x: float) -> str:
+    return f"{x:.1f}" if round(x, 1) == x else f"{x:g}"
+
+
+@dataclass
+class LabelScheme:
+    """How raw labels become gains, and which gain counts as relevant."""
+
+    name: str  # "esci" | "wands" | "graded" | "binary" | "custom"
+    gains: dict[str, float]  # categorical: canonical label -> gain; graded: empty (gain = label - low)
+    relevant_threshold: float
+    low: float | None = None
+    high: float | None = None
+
+    def gain(self, raw: str) -> float | None:
+        """Gain of a raw label, or None if the label is not part of this scheme.
+
+        Example:
+            >>> detect_scheme(["1", "2.5", "3"]).gain("2.5")
+            1.5
+        """
+        key = canonical_label(raw)
+        if self.gains:
+            return self.gains.get(ALIASES.get(self.name, {}).get(key, key))
+        number = _number(key)
+        if number is None or self.low is None:
+            return None
+        return number - self.low
+
+    def describe(self) -> str:
+        """One line for people, e.g. ``graded 1.0–3.0 (gain = label − 1.0, relevant ≥ 1.0 gain)``."""
+        relevant = f"relevant ≥ {_num(self.relevant_threshold)} gain"
+        if not self.gains:
+            low, high = _num(self.low or 0.0), _num(self.high if self.high is not None else 0.0)
+            return f"{self.name} {low}–{high} (gain = label − {low}, {relevant})"
+        shown = ", ".join(f"{label}={gain:g}" for label, gain in self.gains.items())
+        return f"{self.name} ({shown}; {relevant})"
+
+
+class _LabelProblem(Exception):
+    """A label that makes the scheme impossible; turned into a SparsefitError with its row."""
+
+    def __init__(self, label: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.label, self.message, self.hint = label, message, hint
+
+
+def detect_scheme(values: Sequence[str]) -> LabelScheme:
+    """The label scheme that fits all ``values`` (blank values are ignored).
+
+    Example:
+        >>> detect_scheme(["E", "S", "I"]).name, detect_scheme(["Exact", "Partial"]).name
+        ('esci', 'wands')
+        >>> s = detect_scheme(["1", "2.33", "3"]); (s.name, s.low, s.relevant_threshold)
+        ('graded', 1.0, 1.0)
+    """
+    labels = [v for v in dict.fromkeys(str(v).strip() for v in values) if v]
+    try:
+        return _build_scheme(labels, None, None, None)
+    except _LabelProblem as problem:
+        raise SparsefitError(problem.message, hint=problem.hint) from None
+
+
+def _build_scheme(
+    labels: list[str],
+    forced: str | LabelScheme | None,
+    gains: Mapping[str, float] | None,
+    threshold: float | None,
+) -> LabelScheme:
+    """Scheme from the distinct raw labels (in first-seen order), ``scheme=``, ``gains=`` and threshold."""
+    if isinstance(forced, LabelScheme):
+        scheme = forced
+    elif gains:
+        scheme = _custom_scheme(labels, forced, gains)
+    elif forced is not None:
+        scheme = _forced_scheme(labels, forced)
+    else:
+        scheme = _detected_scheme(labels)
+    if threshold is not None:
+        if not math.isfinite(float(threshold)):
+            raise _LabelProblem("", f"relevant threshold {threshold} is not a finite number",
+                                "pass a number to --relevant-threshold")
+        scheme = dataclasses.replace(scheme, relevant_threshold=float(threshold))
+    return scheme
+
+
+def _detected_scheme(labels: list[str]) -> LabelScheme:
+    canon = {label: canonical_label(label) for label in labels}
+    numbers = {label: _number(c) for label, c in canon.items()}
+    words = [label for label in labels if numbers[label] is None]
+    values = set(canon.values())
+    if not words:
+        if values <= set(BINARY_GAINS):
+            return LabelScheme("binary", dict(BINARY_GAINS), 1.0)
+        return _graded(labels, numbers)
+    if len(words) == len(labels):
+        if values <= _VOCAB["wands"] and "partial" in values:
+            return LabelScheme("wands", dict(WANDS_GAINS), 2.0)
+        if values <= _VOCAB["esci"]:
+            return LabelScheme("esci", dict(ESCI_GAINS), 1.0)
+    if values <= _VOCAB["binary"]:
+        return LabelScheme("binary", dict(BINARY_GAINS), 1.0)
+    known = set().union(*_VOCAB.values())
+    unknown = [label for label in words if canon[label] not in known]
+    if len(words) < len(labels):
+        odd = words[0] if len(words) <= len(labels) - len(words) else next(l for l in labels if l not in words)
+        example = next(l for l in labels if (l in words) != (odd in words))
+        raise _LabelProblem(odd, f"label '{odd}' mixes {'words' if odd in words else 'numbers'} with "
+                            f"{'numbers' if odd in words else 'words'} (e.g. '{example}')",
+                            "use one kind of label, or map every label with --scheme and --gain LABEL=GAIN")
+    if unknown:
+        raise _LabelProblem(unknown[0], f"label '{unknown[0]}' is not a known label (ESCI E/S/C/I or exact/substitute/"
+                            "complement/irrelevant, WANDS Exact/Partial/Irrelevant, binary 0/1, or a number)",
+                            "fix the label, or give every label a gain with --gain LABEL=GAIN")
+    raise _LabelProblem(words[0], f"labels mix schemes ({', '.join(labels[:6])})",
+                        "use one label scheme, or give every label a gain with --gain LABEL=GAIN")
+
+
+def _graded(labels: list[str], numbers: dict[str, float | None]) -> LabelScheme:
+    low = min(v for v in numbers.values() if v is not None)
+    high = max(v for v in numbers.values() if v is not None)
+    if low < 0:
+        negative = next(label for label in labels if numbers[label] == low)
+        raise _LabelProblem(negative, f"label '{negative}' is negative; graded labels must be 0 or more",
+                            "map negative labels (e.g. TREC junk -2) to 0, or give gains with --gain LABEL=GAIN")
+    if high == low:
+        raise _LabelProblem(labels[0], f"every label is '{labels[0]}', so graded gains (label − lowest label) would all be 0",
+                            f"if they are all relevant, give them a gain: --gain {labels[0]}=1")
+    return LabelScheme("graded", {}, (high - low) / 2, low=low, high=high)
+
+
+def _forced_scheme(labels: list[str], name: str) -> LabelScheme:
+    name = name.strip().casefold()
+    if name == "graded":
+        numbers = {label: _number(canonical_label(label)) for label in labels}
+        words = [label for label in labels if numbers[label] is None]
+        if len(words) == len(labels):
+            raise _LabelProblem(words[0], f"label '{words[0]}' is not a number, but --scheme graded needs numbers",
+                                "fix the label or pick the matching --scheme")
+        return _graded([label for label in labels if label not in words], numbers)
+    if name == "esci":
+        return LabelScheme("esci", dict(ESCI_GAINS), 1.0)
+    if name == "wands":
+        return LabelScheme("wands", dict(WANDS_GAINS), 2.0)
+    if name == "binary":
+        return LabelScheme("binary", dict(BINARY_GAINS), 1.0)
+    raise _LabelProblem("", f"unknown label scheme '{name}'", f"pass --scheme with one of: {', '.join(SCHEMES)}")
+
+
+def _custom_scheme(labels: list[str], forced: str | None, gains: Mapping[str, float]) -> LabelScheme:
+    if forced is not None:
+        name = _forced_scheme([], forced).name if forced.strip().casefold() != "graded" else "graded"
+    else:
+        try:
+            name = _detected_scheme(labels).name
+        except _LabelProblem:
+            name = "custom"
+    aliases = ALIASES.get(name, {})
+    mapped: dict[str, float] = {}
+    for label, gain in gains.items():
+        try:
+            value = float(gain)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise _LabelProblem("", f"gain of label '{label}' is '{gain}', not a finite number",
+                                "write gains as LABEL=NUMBER, e.g. --gain E=1")
+        key = canonical_label(label)
+        mapped[aliases.get(key, key)] = value
+    return LabelScheme(name, mapped, max(mapped.values()))
+
+
+# -- the judgments --------------------------------------------------------------------------------
+
+@dataclass(eq=False, repr=False)
+class Judgments:
+    """One entry per judgment row kept, in file order."""
+
+    queries: list[str]  # whitespace collapsed, stripped, original case
+    query_keys: list[str]  # case-folded: what groups and splits queries
+    product_ids: list[str]
+    labels: list[str]  # raw label text
+    gains: np.ndarray  # float64
+    scheme: LabelScheme
+    source: Path
+    query_field: str
+    id_field: str
+    label_field: str
+    unknown_products: int = 0
+    unknown_examples: list[str] = field(default_factory=list)
+    conflict_examples: list[str] = field(default_factory=list)  # pairs judged twice with different labels
+    skipped: dict[str, int] = field(default_factory=dict)
+    rows: np.ndarray | None = None  # source row number of each judgment, for messages
+    _texts: dict[str, str] | None = field(default=None, init=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.product_ids)
+
+    def __repr__(self) -> str:
+        return (f"Judgments({len(self)} judgments of {len(self.keys())} queries from {str(self.source)!r}, "
+                f"scheme={self.scheme.describe()!r}, skipped={self.skipped!r}, unknown_products={self.unknown_products})")
+
+    def keys(self) -> list[str]:
+        """Distinct query keys in first-seen order."""
+        return list(dict.fromkeys(self.query_keys))
+
+    def query_text(self, key: str) -> str:
+        """The query as first written in the file, for a query key."""
+        if self._texts is None:
+            self._texts = {}
+            for k, text in zip(self.query_keys, self.queries):
+                self._texts.setdefault(k, text)
+        try:
+            return self._texts[key]
+        except KeyError:
+            raise SparsefitError(f"query '{key}' is not in the judgments", file=self.source) from None
+
+    def relevant(self) -> np.ndarray:
+        """Boolean mask: gain at or above the scheme's relevant threshold."""
+        return self.gains >= self.scheme.relevant_threshold - _EPS
+
+    def keys_with_relevant(self) -> set[str]:
+        """Query keys that have at least one relevant judgment (the ones nDCG can evaluate)."""
+        return {k for k, r in zip(self.query_keys, self.relevant()) if r}
+
+    def qrels(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+        """query key -> {product id: gain} for every judged product (gain 0 included).
+
+        Example:
+            >>> j = Judgments(["a"], ["a"], ["p1"], ["1"], np.array([1.0]), LabelScheme("binary", {"1": 1.0, "0": 0.0}, 1.0),
+            ...               Path("j.csv"), "query", "product_id", "label")
+            >>> j.qrels()
+            {'a': {'p1': 1.0}}
+        """
+        wanted = self._known(keys) if keys is not None else None
+        out: dict[str, dict[str, float]] = {}
+        for key, pid, gain in zip(self.query_keys, self.product_ids, self.gains.tolist()):
+            if wanted is None or key in wanted:
+                out.setdefault(key, {})[pid] = gain
+        return out
+
+    def subset(self, keys: Iterable[str]) -> Judgments:
+        """The judgments of the given query keys only (an unknown key is an error)."""
+        wanted = self._known(keys)
+        picked = [i for i, key in enumerate(self.query_keys) if key in wanted]
+        return self._take(picked)
+
+    def merge(self, other: Judgments) -> Judgments:
+        """These judgments followed by ``other``'s (e.g. a separate test file); same scheme required.
+
+        A (query, product) judged in both with the same gain is kept once; with different gains it is an error.
+        """
+        if (self.scheme.name, self.scheme.gains, self.scheme.low, self.scheme.relevant_threshold) != (
+            other.scheme.name, other.scheme.gains, other.scheme.low, other.scheme.relevant_threshold
+        ):
+            raise SparsefitError(
+                f"its label scheme ({other.scheme.describe()}) differs from that of {self.source} "
+                f"({self.scheme.describe()}), so gains would not be comparable", file=other.source,
+                hint="load both files with the same --scheme and --gain values (API: scheme=first.scheme)",
+            )
+        seen = {(k, p): i for i, (k, p) in enumerate(zip(self.query_keys, self.product_ids))}
+        keep: list[int] = []
+        repeated = 0
+        for j, (key, pid) in enumerate(zip(other.query_keys, other.product_ids)):
+            i = seen.get((key, pid))
+            if i is None:
+                keep.append(j)
+            elif abs(self.gains[i] - other.gains[j]) <= _EPS:
+                repeated += 1
+            else:
+                raise SparsefitError(
+                    f"query '{other.queries[j]}' / product '{pid}' is labelled '{other.labels[j]}' here but "
+                    f"'{self.labels[i]}' in {self.source} row {_row(self.rows, i)}",
+                    file=other.source, row=_row(other.rows, j), hint="make the two files agree on that judgment",
+                )
+        added = other._take(keep)
+        skipped = dict(self.skipped)
+        for reason, n in [*other.skipped.items(), ("duplicate judgment", repeated)]:
+            if n:
+                skipped[reason] = skipped.get(reason, 0) + n
+        rows = None if self.rows is None or added.rows is None else np.concatenate([self.rows, added.rows])
+        return dataclasses.replace(
+            self, queries=self.queries + added.queries, query_keys=self.query_keys + added.query_keys,
+            product_ids=self.product_ids + added.product_ids, labels=self.labels + added.labels,
+            gains=np.concatenate([self.gains, added.gains]), unknown_products=self.unknown_products + other.unknown_products,
+            unknown_examples=(self.unknown_examples + other.unknown_examples)[:5], skipped=skipped, rows=rows,
+        )
+
+    def _known(self, keys: Iterable[str]) -> set[str]:
+        wanted = set(keys)
+        missing = wanted - set(self.query_keys)
+        if missing:
+            raise SparsefitError(f"{len(missing)} query keys are not in the judgments (e.g. '{sorted(missing)[0]}')",
+                                 file=self.source, hint="use query keys from these judgments")
+        return wanted
+
+    def _take(self, picked: list[int]) -> Judgments:
+        return dataclasses.replace(
+            self, queries=[self.queries[i] for i in picked], query_keys=[self.query_keys[i] for i in picked],
+            product_ids=[self.product_ids[i] for i in picked], labels=[self.labels[i] for i in picked],
+            gains=self.gains[picked] if picked else np.zeros(0, dtype=np.float64),
+            rows=None if self.rows is None else self.rows[picked] if picked else self.rows[:0],
+        )
+
+
+def _row(rows: np.ndarray | None, i: int) -> int | None:
+    return None if rows is None else int(rows[i])
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+def load_judgments(
+    path: str | Path,
+    catalog: Catalog | None = None,
+    *,
+    query_field: str | None = None,
+    id_field: str | None = None,
+    label_field: str | None = None,
+    scheme: str | LabelScheme | None = None,
+    gains: Mapping[str, float] | None = None,
+    relevant_threshold: float | None = None,
+    on_invalid: Literal["error", "skip"] = "error",
+    on_unknown_product: Literal["drop", "error"] = "drop",
+    on_conflict: Literal["mean", "first", "error"] = "mean",
+    encoding: str | None = None,
+) -> Judgments:
+    """Load judgments; columns and label scheme are detected unless given.
+
+    ``scheme`` may be a name or a :class:`LabelScheme` (e.g. the training file's, so that a separate
+    test file gets the very same gains). With a ``catalog``, judgments of unknown products are dropped
+    and counted (``on_unknown_product="drop"``) or are an error; more than half unknown is always an error.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "j.tsv"
+        >>> _ = path.write_text("id\\tproduct_uid\\tsearch_term\\trelevance\\n1\\t10\\tdeck\\t3\\n2\\t11\\tdeck\\t1\\n")
+        >>> j = load_judgments(path)
+        >>> (j.id_field, j.label_field, j.scheme.describe(), j.gains.tolist())
+        ('product_uid', 'relevance', 'graded 1.0–3.0 (gain = label − 1.0, relevant ≥ 1.0 gain)', [2.0, 0.0])
+    """
+    if on_invalid not in ("error", "skip"):
+        raise SparsefitError(f"on_invalid must be 'error' or 'skip', not '{on_invalid}'", hint="pass --on-invalid error or skip")
+    if on_unknown_product not in ("drop", "error"):
+        raise SparsefitError(f"on_unknown_product must be 'drop' or 'error', not '{on_unknown_product}'",
+                             hint="pass --on-unknown-product drop or error")
+    if on_conflict not in ("mean", "first", "error"):
+        raise SparsefitError(f"on_conflict must be 'mean', 'first' or 'error', not '{on_conflict}'",
+                             hint="pass --on-conflict mean, first or error")
+    table = read_table(path, encoding=encoding)
+    qcol, pcol, lcol = _columns(table, catalog, query_field, id_field, label_field)
+    loader = _Loader(table, qcol, pcol, lcol, on_invalid == "skip")
+    loader.drop_blank()
+    found_scheme = loader.label_scheme(scheme, gains, relevant_threshold)
+    loader.apply_gains(found_scheme)
+    unknown, examples = loader.drop_unknown_products(catalog, on_unknown_product) if catalog is not None else (0, [])
+    loader.drop_duplicates(on_conflict)
+    judgments = loader.result(found_scheme, unknown, examples)
+    _require_relevant(judgments, table)
+    return judgments
+
+
+def _columns(
+    table: Table, catalog: Catalog | None, query_field: str | None, id_field: str | None, label_field: str | None
+) -> tuple[str, str, str]:
+    columns = show_columns(table.columns)
+    if query_field:
+        qcol = resolve_column(table, query_field, what="query", flag="--query-field")
+    else:
+        qcol = detect_column(table, QUERY_CANDIDATES) or _missing(table, "query", QUERY_CANDIDATES, "--query-field", columns)
+    if id_field:
+        pcol = resolve_column(table, id_field, what="product id", flag="--judgment-id-field")
+    else:
+        pcol = _catalog_id_column(table, catalog) or detect_column(table, PRODUCT_CANDIDATES) or detect_column(
+            table, ("id",)) or _missing(table, "product id", (*PRODUCT_CANDIDATES, "id"), "--judgment-id-field", columns)
+    if label_field:
+        lcol = resolve_column(table, label_field, what="label", flag="--label-field")
+    else:
+        lcol = detect_column(table, LABEL_CANDIDATES) or _missing(table, "label", LABEL_CANDIDATES, "--label-field", columns)
+    roles = {"query": qcol, "product id": pcol, "label": lcol}
+    if len(set(roles.values())) < 3:
+        twice = next(c for c in roles.values() if list(roles.values()).count(c) > 1)
+        raise SparsefitError("the same column is used for two roles (query, product id, label)", file=table.path,
+                             column=twice, hint="pass --query-field, --judgment-id-field and --label-field explicitly")
+    return qcol, pcol, lcol
+
+
+def _catalog_id_column(table: Table, catalog: Catalog | None) -> str | None:
+    if catalog is None:
+        return None
+    try:
+        return resolve_column(table, catalog.id_field, what="product id", flag="--judgment-id-field")
+    except SparsefitError:
+        return None
+
+
+def _missing(table: Table, what: str, candidates: tuple[str, ...], flag: str, columns: str) -> str:
+    raise SparsefitError(f"no {what} column found (looked for {', '.join(candidates)}); columns are {columns}",
+                         file=table.path, hint=f"pass {flag} COLUMN")
+
+
+class _Loader:
+    """The judgment rows being validated; each step narrows ``self.keep`` (indices into the table)."""
+
+    def __init__(self, table: Table, qcol: str, pcol: str, lcol: str, skip: bool) -> None:
+        self.table, self.qcol, self.pcol, self.lcol, self.skip = table, qcol, pcol, lcol, skip
+        self.raw_queries = table.values(qcol, use="text")
+        self.queries = [" ".join(q.split()) for q in self.raw_queries]
+        self.pids = table.values(pcol, use="id")
+        self.labels = table.values(lcol, use="id")
+        self.keys = [q.casefold() for q in self.queries]
+        self.keep = list(range(len(table)))
+        self.gains = np.zeros(len(table), dtype=np.float64)
+        self.conflict_examples: list[str] = []
+        self.skipped: dict[str, int] = {}
+        self.custom_gains = False
+
+    def row(self, i: int) -> int:
+        return int(self.table.rows[i])
+
+    def problem(self, i: int, reason: str, message: str, column: str, hint: str) -> None:
+        """Error in error mode; count ``reason`` in skip mode."""
+        if not self.skip:
+            raise SparsefitError(message, file=self.table.path, row=self.row(i), column=column, hint=hint)
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def drop_blank(self) -> None:
+        kept = []
+        for i in self.keep:
+            if not self.queries[i]:
+                self.problem(i, "blank query", "query is blank", self.qcol, f"fill in the query, {SKIP_HINT}")
+            elif not self.pids[i]:
+                self.problem(i, "blank product id", "product id is blank", self.pcol, f"fill in the id, {SKIP_HINT}")
+            elif not self.labels[i]:
+                self.problem(i, "blank label", "label is blank (a missing label is never read as 0)", self.lcol,
+                             f"fill in the label, {SKIP_HINT}")
+            elif canonical_label(self.labels[i]) in _NONFINITE:
+                self.problem(i, "invalid label", f"label '{self.labels[i]}' is not a finite number", self.lcol,
+                             f"fix the label, {SKIP_HINT}")
+            else:
+                kept.append(i)
+        self.keep = kept
+        if not kept:
+            raise SparsefitError(f"no usable judgments: all {len(self.table)} rows were skipped", file=self.table.path,
+                                 hint="check --query-field, --judgment-id-field and --label-field")
+
+    def label_scheme(self, scheme: str | LabelScheme | None, gains: Mapping[str, float] | None,
+                     threshold: float | None) -> LabelScheme:
+        first: dict[str, int] = {}
+        for i in self.keep:
+            first.setdefault(self.labels[i], i)
+        self.custom_gains = bool(gains) and not isinstance(scheme, LabelScheme)
+        try:
+            return _build_scheme(list(first), scheme, gains, threshold)
+        except _LabelProblem as problem:
+            i = first.get(problem.label)
+            raise SparsefitError(problem.message, file=self.table.path, row=None if i is None else self.row(i),
+                                 column=self.lcol if i is not None else None, hint=problem.hint) from None
+
+    def apply_gains(self, scheme: LabelScheme) -> None:
+        by_label = {label: scheme.gain(label) for label in {self.labels[i] for i in self.keep}}
+        kept = []
+        for i in self.keep:
+            gain = by_label[self.labels[i]]
+            if gain is not None and gain >= 0:
+                self.gains[i] = gain
+                kept.append(i)
+            elif gain is not None:
+                self.problem(i, "invalid label", f"label '{self.labels[i]}' is below the scheme's range ({scheme.describe()})",
+                             self.lcol, f"fix the label, {SKIP_HINT}")
+            elif self.custom_gains:
+                raise SparsefitError(f"label '{self.labels[i]}' has no gain in --gain", file=self.table.path,
+                                     row=self.row(i), column=self.lcol, hint=f"add --gain {self.labels[i]}=NUMBER")
+            else:
+                self.problem(i, "unknown label", f"label '{self.labels[i]}' is not part of the {scheme.describe()} scheme",
+                             self.lcol, f"fix the label or pick another --scheme, {SKIP_HINT}")
+        self.keep = kept
+        if not kept:
+            raise SparsefitError("no judgment has a label of the scheme", file=self.table.path, column=self.lcol,
+                                 hint="check --scheme and --gain")
+
+    def drop_unknown_products(self, catalog: Catalog, mode: str) -> tuple[int, list[str]]:
+        unknown = [i for i in self.keep if self.pids[i] not in catalog]
+        if not unknown:
+            return 0, []
+        examples = [f"row {self.row(i)}: {self.pcol} '{self.pids[i]}'" for i in unknown[:5]]
+        if 2 * len(unknown) > len(self.keep):
+            raise SparsefitError(
+                f"{len(unknown)} of {len(self.keep)} judgments name products not in the catalog "
+                f"(e.g. {'; '.join(examples[:3])}); the id column '{self.pcol}' probably does not match "
+                f"the catalog's '{catalog.id_field}'", file=self.table.path, column=self.pcol, hint=self._id_hint(catalog),
+            )
+        if mode == "error":
+            i = unknown[0]
+            raise SparsefitError(f"product '{self.pids[i]}' is not in the catalog ({len(unknown)} such judgments)",
+                                 file=self.table.path, row=self.row(i), column=self.pcol,
+                                 hint="add the product to the catalog, or pass --on-unknown-product drop")
+        dropped = set(unknown)
+        self.keep = [i for i in self.keep if i not in dropped]
+        return len(unknown), examples
+
+    def _id_hint(self, catalog: Catalog) -> str:
+        best, best_share = None, 0.5
+        for column in self.table.columns:
+            if column in (self.pcol, self.qcol, self.lcol) or column in self.table.nested:
+                continue
+            values = self.table.frame[column].str.strip()
+            share = float(values.map(lambda v: v in catalog).mean())
+            if share > best_share:
+                best, best_share = column, share
+        if best is not None:
+            return f"pass --judgment-id-field {best} ({best_share:.0%} of its values are catalog ids)"
+        return "pass --judgment-id-field COLUMN, or check that this is the right catalog"
+
+    def drop_duplicates(self, on_conflict: str) -> None:
+        """Keep one judgment per (query, product); conflicting labels are averaged, kept first, or an error."""
+        seen: dict[tuple[str, str], int] = {}
+        conflicts: dict[int, list[float]] = {}
+        kept = []
+        for i in self.keep:
+            first = seen.setdefault((self.keys[i], self.pids[i]), i)
+            if first == i:
+                kept.append(i)
+            elif abs(self.gains[i] - self.gains[first]) <= _EPS:
+                self.skipped["duplicate judgment"] = self.skipped.get("duplicate judgment", 0) + 1
+            elif on_conflict == "error":
+                raw, raw_first = self.raw_queries[i].strip(), self.raw_queries[first].strip()
+                raise SparsefitError(
+                    f"labels query '{self.queries[i]}' / product '{self.pids[i]}' as '{self.labels[i]}', "
+                    f"but row {self.row(first)} already gave '{self.labels[first]}'"
+                    + ("" if raw == raw_first else f" (there written {raw_first!r}, here {raw!r}; queries are "
+                       "matched ignoring case and repeated spaces)"),
+                    file=self.table.path, row=self.row(i), column=self.lcol,
+                    hint="remove one of the two rows, or pass --on-conflict mean (average) or first",
+                )
+            else:
+                reason = f"conflicting duplicate ({'gains averaged' if on_conflict == 'mean' else 'first kept'})"
+                self.skipped[reason] = self.skipped.get(reason, 0) + 1
+                if len(self.conflict_examples) < 5:
+                    self.conflict_examples.append(f"rows {self.row(first)} and {self.row(i)}: "
+                                                  f"'{self.labels[first]}' vs '{self.labels[i]}'")
+                conflicts.setdefault(first, [self.gains[first]]).append(self.gains[i])
+        if on_conflict == "mean":
+            for first, gains in conflicts.items():
+                self.gains[first] = float(np.mean(gains))
+        self.keep = kept
+
+    def result(self, scheme: LabelScheme, unknown: int, examples: list[str]) -> Judgments:
+        keep = self.keep
+        return Judgments(
+            queries=[self.queries[i] for i in keep], query_keys=[self.keys[i] for i in keep],
+            product_ids=[self.pids[i] for i in keep], labels=[self.labels[i] for i in keep],
+            gains=self.gains[keep].astype(np.float64), scheme=scheme, source=self.table.path,
+            query_field=self.qcol, id_field=self.pcol, label_field=self.lcol,
+            unknown_products=unknown, unknown_examples=examples, skipped=self.skipped, rows=self.table.rows[keep],
+            conflict_examples=self.conflict_examples,
+        )
+
+
+def _require_relevant(judgments: Judgments, table: Table) -> None:
+    if not len(judgments):
+        raise SparsefitError("no judgments left to use", file=table.path, hint="check the columns and --on-invalid")
+    if not judgments.relevant().any():
+        seen = ", ".join(sorted({canonical_label(label) for label in judgments.labels})[:8])
+        raise SparsefitError(
+            f"no judged query has a relevant product (gain ≥ {_num(judgments.scheme.relevant_threshold)}); "
+            f"labels seen: {seen}; scheme: {judgments.scheme.describe()}",
+            file=table.path, column=judgments.label_field, hint="check --scheme, --gain and --relevant-threshold",
+        )

@@ -1,0 +1,469 @@
+"""Read a table file (CSV, TSV, JSON, JSON Lines, Parquet) into text columns plus source row numbers.
+
+Every value is kept as the exact text in the file (``"00123"`` stays ``"00123"``; a missing value is
+``""``), so ids are never mangled. A typed copy (ints, floats, bools inferred per column) is available
+for payloads. ``Table.rows`` holds, per record, the number to show in errors: the spreadsheet row for
+delimited files (header = row 1), the line for JSON Lines, the 1-based record for a JSON list or Parquet.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.csv"
+    >>> _ = path.write_text("sku,title,price\\n00123,Red mug,4\\n")
+    >>> table = read_table(path)
+    >>> table.frame["sku"].tolist(), table.rows.tolist(), table.typed()["price"].tolist()
+    (['00123'], [2], [4])
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sparsefit.errors import SparsefitError
+
+FORMATS = {
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "txt",
+    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
+}
+SUPPORTED = "CSV, TSV, JSON, JSON Lines (.jsonl/.ndjson) or Parquet"
+_INT_RE = r"[+-]?(?:0|[1-9][0-9]*)"
+_FLOAT_RE = r"[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_MAX_SHOWN_COLUMNS = 25
+
+
+@dataclass
+class Table:
+    """A table read from a file: every value as text, with the source row number of each record."""
+
+    frame: pd.DataFrame  # every column as text; a missing value is ""
+    rows: np.ndarray  # int64: the row (or line/record) number of each record, for error messages
+    path: Path
+    format: str  # "csv" | "tsv" | "txt" | "json" | "jsonl" | "parquet"
+    nested: dict[str, str] = field(default_factory=dict)  # column -> "list" | "struct" | "binary"
+    source_values: pd.DataFrame | None = field(default=None, repr=False)  # typed values (JSON, Parquet)
+    _typed: pd.DataFrame | None = field(default=None, repr=False, init=False)
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names in file order."""
+        return list(self.frame.columns)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def typed(self) -> pd.DataFrame:
+        """A copy with per-column types: ints, floats and bools inferred, missing values as NA."""
+        if self._typed is None:
+            if self.source_values is not None:
+                self._typed = self.source_values
+            else:
+                self._typed = pd.DataFrame({name: infer_column(self.frame[name]) for name in self.columns})
+        return self._typed
+
+    def values(self, column: str, *, use: str) -> list[str]:
+        """The stripped text of ``column``; errors if it holds nested values that can't serve as ``use``.
+
+        ``use`` is "id" or "text": lists of plain values may be text (joined with ", "), never ids.
+        """
+        kind = self.nested.get(column)
+        if kind is not None and not (use == "text" and kind == "list"):
+            what = {"list": "lists", "struct": "nested objects", "binary": "binary data"}[kind]
+            raise SparsefitError(
+                f"column holds {what}, so it can't be used as {'an id' if use == 'id' else 'text'}",
+                file=self.path, column=column, hint="choose a column of plain values (it stays in the payload)",
+            )
+        return [value.strip() for value in self.frame[column].tolist()]
+
+
+def read_table(path: str | Path, *, encoding: str | None = None) -> Table:
+    """Read a CSV/TSV/JSON/JSONL/Parquet file; every problem is a :class:`SparsefitError`.
+
+    Example:
+        >>> read_table("no/such/file.csv")
+        Traceback (most recent call last):
+        sparsefit.errors.SparsefitError: no/such/file.csv: file not found. Fix: check the path (relative paths start from the current folder)
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    data = _read_bytes(path)
+    if fmt == "parquet":
+        return _read_parquet(path, data)
+    if not data.strip():
+        raise SparsefitError("file is empty", file=path, hint="export the table again, with a header row and data rows")
+    text = _decode(data, path, encoding, fmt)
+    if fmt in ("json", "jsonl"):
+        return _read_json(text, path, fmt)
+    return _read_delimited(text, path, fmt)
+
+
+def normalise_name(name: str) -> str:
+    """Column name for matching: case-folded, spaces and dashes as underscores.
+
+    Example:
+        >>> normalise_name(" Product-UID "), normalise_name("category hierarchy")
+        ('product_uid', 'category_hierarchy')
+    """
+    return re.sub(r"[\s\-]+", "_", name.strip().casefold())
+
+
+def show_columns(columns: list[str]) -> str:
+    """Columns quoted for a message, shortened when there are many."""
+    shown = ", ".join(f"'{c}'" for c in columns[:_MAX_SHOWN_COLUMNS])
+    more = len(columns) - _MAX_SHOWN_COLUMNS
+    return shown + (f" (and {more} more)" if more > 0 else "")
+
+
+def resolve_column(table: Table, name: str, *, what: str, flag: str) -> str:
+    """The column the user named: exact, else matched ignoring case, spaces and dashes."""
+    if name in table.columns:
+        return name
+    matches = [c for c in table.columns if normalise_name(c) == normalise_name(name)]
+    if len(matches) == 1:
+        return matches[0]
+    raise SparsefitError(
+        f"{what} column '{name}' is not in the file; columns are {show_columns(table.columns)}",
+        file=table.path, hint=f"pass {flag} with one of those columns",
+    )
+
+
+def detect_column(table: Table, candidates: tuple[str, ...], *, exclude: tuple[str, ...] = ()) -> str | None:
+    """The first candidate name (in candidate order) present among the columns, or None."""
+    by_name: dict[str, str] = {}
+    for column in table.columns:
+        if column not in exclude:
+            by_name.setdefault(normalise_name(column), column)
+    for candidate in candidates:
+        if candidate in by_name:
+            return by_name[candidate]
+    return None
+
+
+def infer_column(values: pd.Series) -> pd.Series:
+    """Typed version of a text column: Int64, Float64 or boolean if every non-blank value fits, else text.
+
+    Numbers with leading zeros ("00123") stay text. Blank values become NA.
+
+    Example:
+        >>> infer_column(pd.Series(["1", "", "3"])).tolist()
+        [1, <NA>, 3]
+        >>> infer_column(pd.Series(["007", "8"])).tolist()
+        ['007', '8']
+    """
+    stripped = values.str.strip()
+    present = stripped != ""
+    if not present.any():
+        return pd.Series(pd.NA, index=values.index, dtype="object")
+    filled = stripped[present]
+    if filled.str.fullmatch(_INT_RE).all():
+        numbers = [int(v) for v in filled]
+        if all(-(2**63) <= n < 2**63 for n in numbers):
+            out = pd.Series(pd.NA, index=values.index, dtype="Int64")
+            out[present] = numbers
+            return out
+    if filled.str.fullmatch(_FLOAT_RE).all():
+        out = pd.Series(pd.NA, index=values.index, dtype="Float64")
+        out[present] = [float(v) for v in filled]
+        return out
+    lowered = filled.str.casefold()
+    if lowered.isin(["true", "false"]).all():
+        out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+        out[present] = (lowered == "true").tolist()
+        return out
+    return values.astype(object).where(present, None)
+
+
+# -- files and bytes ------------------------------------------------------------------------------
+
+def _format_of(path: Path) -> str:
+    if not path.exists():
+        raise SparsefitError("file not found", file=path, hint="check the path (relative paths start from the current folder)")
+    if path.is_dir():
+        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in FORMATS)[:5]
+        hint = "pass a file inside it" + (f", e.g. {', '.join(inside)}" if inside else "")
+        raise SparsefitError("is a folder, not a file", file=path, hint=hint)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SparsefitError(
+            f"unsupported file type '{path.suffix or '(no extension)'}'", file=path,
+            hint=f"save it as {SUPPORTED}, with the matching extension",
+        )
+    return fmt
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise SparsefitError("permission denied: the file can't be read", file=path,
+                             hint="make it readable (e.g. chmod +r) or copy it somewhere you can read") from None
+    except OSError as exc:
+        raise SparsefitError(f"can't read the file: {exc.strerror or exc}", file=path,
+                             hint="check that the file is complete and accessible") from None
+
+
+def _decode(data: bytes, path: Path, encoding: str | None, fmt: str) -> str:
+    name = encoding or "utf-8-sig"
+    try:
+        text = data.decode(name)
+    except LookupError:
+        raise SparsefitError(f"unknown encoding '{encoding}'", file=path,
+                             hint="pass a Python codec name such as utf-8, latin-1 or cp1252 to --encoding") from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        shown = "UTF-8" if encoding is None else encoding
+        row = None if fmt == "json" else line
+        where = f"line {line}, " if row is None else ""
+        hint = ("re-save the file as UTF-8 or pass --encoding latin-1" if encoding is None
+                else "check --encoding (the file may be UTF-8: omit it)")
+        raise SparsefitError(
+            f"{where}byte 0x{data[exc.start]:02x} at byte offset {exc.start} is not valid {shown}",
+            file=path, row=row, hint=hint,
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+# -- delimited text -------------------------------------------------------------------------------
+
+def _delimiter(header: str, fmt: str) -> str:
+    if fmt == "tsv":
+        return "\t"
+    if "," not in header and "\t" in header:
+        return "\t"
+    if "," not in header and ";" in header:
+        return ";"
+    return "\t" if fmt == "txt" and "\t" in header else ","
+
+
+def _read_delimited(text: str, path: Path, fmt: str) -> Table:
+    delimiter = _delimiter(text.split("\n", 1)[0], fmt)
+    csv.field_size_limit(2**31 - 1)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    rows: list[int] = []
+    row = 0
+    try:
+        for record in reader:
+            row += 1
+            if header is None:
+                header = _header(record, path)
+                continue
+            if not any(value.strip() for value in record):
+                continue  # a blank line carries no data
+            records.append(_fit_record(record, len(header), row, path, delimiter, header))
+            rows.append(row)
+    except csv.Error as exc:
+        raise SparsefitError(
+            f"malformed {'CSV' if delimiter == ',' else 'delimited text'}: {exc}", file=path, row=row + 1,
+            hint='wrap values containing the delimiter, quotes or line breaks in double quotes, doubling inner quotes ("")',
+        ) from None
+    if header is None:
+        raise SparsefitError("file is empty", file=path, hint="export the table again, with a header row and data rows")
+    if not records:
+        raise SparsefitError("the file has a header but no rows", file=path, hint="add data rows below the header")
+    frame = pd.DataFrame(records, columns=header, dtype=object).astype(str)
+    return Table(frame=frame, rows=np.asarray(rows, dtype=np.int64), path=path, format=fmt)
+
+
+def _header(record: list[str], path: Path) -> list[str]:
+    names = [name.strip().removeprefix("\ufeff").strip() or f"unnamed_{i + 1}" for i, name in enumerate(record)]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise SparsefitError("column name appears twice in the header", file=path, row=1, column=name,
+                                 hint="rename one of the two columns")
+        seen.add(name)
+    return names
+
+
+def _fit_record(record: list[str], width: int, row: int, path: Path, delimiter: str, header: list[str]) -> list[str]:
+    if len(record) == width:
+        return record
+    if len(record) > width and not any(v.strip() for v in record[width:]):
+        return record[:width]  # trailing empty fields (e.g. a trailing delimiter)
+    shown = {",": "','", "\t": "a tab", ";": "';'"}[delimiter]
+    raise SparsefitError(
+        f"has {len(record)} fields but the header has {width} ({', '.join(header[:6])}{', …' if width > 6 else ''})",
+        file=path, row=row, hint=f"quote values that contain {shown}, or fix that row so it has {width} values",
+    )
+
+
+# -- JSON and JSON Lines --------------------------------------------------------------------------
+
+def _read_json(text: str, path: Path, fmt: str) -> Table:
+    if fmt == "jsonl":
+        records, rows = _json_lines(text, path)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if _looks_like_json_lines(text):
+                records, rows = _json_lines(text, path)
+                return _records_table(records, rows, path, "jsonl")
+            raise SparsefitError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=path,
+                                 hint="fix the JSON syntax (a list of objects, or one object per line)") from None
+        records, rows = _json_list(data, path)
+    return _records_table(records, rows, path, fmt)
+
+
+def _looks_like_json_lines(text: str) -> bool:
+    lines = [line for line in text.split("\n") if line.strip()]
+    if len(lines) < 2:
+        return False
+    try:
+        return isinstance(json.loads(lines[0]), dict)
+    except json.JSONDecodeError:
+        return False
+
+
+def _json_list(data: Any, path: Path) -> tuple[list[dict], list[int]]:
+    if not isinstance(data, list):
+        hint = "save the records as a JSON list [{...}, {...}] or as JSON Lines (one object per line)"
+        if isinstance(data, dict):
+            lists = [k for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+            if lists:
+                hint = f"the records seem to be under \"{lists[0]}\": save that list by itself (e.g. jq '.{lists[0]}')"
+        raise SparsefitError("JSON must be a list of objects or JSON Lines", file=path, hint=hint)
+    for number, record in enumerate(data, start=1):
+        if not isinstance(record, dict):
+            raise SparsefitError(f"record {number} is {_kind(record)}, not an object", file=path, row=number,
+                                 hint="JSON must be a list of objects, e.g. [{\"id\": \"1\", \"title\": \"...\"}]")
+    return data, list(range(1, len(data) + 1))
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
+    return names.get(type(value), "null")
+
+
+def _json_lines(text: str, path: Path) -> tuple[list[dict], list[int]]:
+    records: list[dict] = []
+    rows: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SparsefitError(f"invalid JSON at character {exc.colno}: {exc.msg}", file=path, row=number,
+                                 hint="each line must be one complete JSON object") from None
+        if not isinstance(record, dict):
+            raise SparsefitError(f"line is {_kind(record)}, not an object", file=path, row=number,
+                                 hint="each line must be one JSON object, e.g. {\"id\": \"1\", \"title\": \"...\"}")
+        records.append(record)
+        rows.append(number)
+    return records, rows
+
+
+def _records_table(records: list[dict], rows: list[int], path: Path, fmt: str) -> Table:
+    if not records:
+        raise SparsefitError("the file contains no records", file=path, hint="add at least one object")
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    if not columns:
+        raise SparsefitError("the records have no fields", file=path, hint="add fields such as an id and a title")
+    texts: dict[str, list[str]] = {}
+    nested: dict[str, str] = {}
+    for column in columns:
+        values = [record.get(column) for record in records]
+        kind = _nested_kind(values)
+        if kind is not None:
+            nested[column] = kind
+        texts[column] = [_to_text(value) for value in values]
+    frame = pd.DataFrame(texts, columns=columns, dtype=object).astype(str)
+    typed = pd.DataFrame({c: pd.Series([r.get(c) for r in records], dtype=object) for c in columns})
+    typed = typed.convert_dtypes()
+    return Table(frame=frame, rows=np.asarray(rows, dtype=np.int64), path=path, format=fmt, nested=nested,
+                 source_values=typed)
+
+
+def _nested_kind(values: list[Any]) -> str | None:
+    kind = None
+    for value in values:
+        if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value)):
+            return "struct"
+        if isinstance(value, list):
+            kind = "list"
+    return kind
+
+
+def _to_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ", ".join(t for t in (_to_text(v) for v in value) if t.strip())
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# -- Parquet --------------------------------------------------------------------------------------
+
+def _read_parquet(path: Path, data: bytes) -> Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not data:
+        raise SparsefitError("file is empty", file=path, hint="write the Parquet file again")
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SparsefitError(f"not a readable Parquet file ({str(exc).splitlines()[0]})", file=path,
+                             hint="write it again with pandas/pyarrow, or export CSV instead") from None
+    names = table.column_names
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise SparsefitError("column name appears twice", file=path, column=duplicated[0], hint="rename one of them")
+    if table.num_rows == 0:
+        raise SparsefitError("the file has columns but no rows", file=path, hint="write it again with data rows")
+    texts: dict[str, list[str]] = {}
+    nested: dict[str, str] = {}
+    for name, column in zip(names, table.columns):
+        texts[name], kind = _arrow_text(column)
+        if kind is not None:
+            nested[name] = kind
+    frame = pd.DataFrame(texts, columns=names, dtype=object).astype(str)
+    typed = table.to_pandas(types_mapper=_nullable_types().get)
+    return Table(frame=frame, rows=np.arange(1, table.num_rows + 1, dtype=np.int64), path=path, format="parquet",
+                 nested=nested, source_values=typed)
+
+
+def _arrow_text(column: Any) -> tuple[list[str], str | None]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind_of = column.type
+    if pa.types.is_list(kind_of) or pa.types.is_large_list(kind_of) or pa.types.is_fixed_size_list(kind_of):
+        flat = kind_of.value_type
+        kind = "struct" if pa.types.is_nested(flat) else "list"
+        return [_to_text(v) for v in column.to_pylist()], kind
+    if pa.types.is_nested(kind_of):
+        return [json.dumps(v, ensure_ascii=False, default=str) if v is not None else "" for v in column.to_pylist()], "struct"
+    if pa.types.is_boolean(kind_of):
+        return [_to_text(v) for v in column.to_pylist()], None
+    try:
+        return pc.fill_null(pc.cast(column, pa.string()), "").to_pylist(), None
+    except (pa.ArrowException, ValueError):
+        return [repr(v) if v is not None else "" for v in column.to_pylist()], "binary"
+
+
+def _nullable_types() -> dict:
+    import pyarrow as pa
+
+    return {
+        pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+        pa.float32(): pd.Float32Dtype(), pa.float64(): pd.Float64Dtype(),
+    }

@@ -1,0 +1,110 @@
+"""Sparse vector indexes on Qdrant: Qdrant Edge in a folder, or a server/cluster by URL.
+
+Example:
+    >>> import tempfile, scipy.sparse as sp
+    >>> from sparsefit.index import open_index, parse_filter
+    >>> with open_index(path=tempfile.mkdtemp()) as idx:
+    ...     idx.upsert(["1", "SKU-2"], sp.csr_matrix([[1.0, 0], [0.5, 1.0]]),
+    ...                [{"brand": "Acme"}, {"brand": "Bolt"}])
+    ...     [h.product_id for h in idx.search(sp.csr_matrix([[1.0, 0]]),
+    ...                                       filter=parse_filter({"brand": "Bolt"}))]
+    ['SKU-2']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparsefit.errors import SparsefitError
+from sparsefit.index.base import (
+    Filter,
+    Hit,
+    Match,
+    Modifier,
+    Range,
+    SparseIndex,
+    parse_filter,
+    point_id,
+)
+
+__all__ = [
+    "Filter",
+    "Hit",
+    "Match",
+    "Range",
+    "SparseIndex",
+    "open_index",
+    "parse_filter",
+    "point_id",
+]
+
+
+def open_index(
+    *,
+    path: str | Path | None = None,
+    url: str | None = None,
+    collection: str = "catalog",
+    api_key: str | None = None,
+    create: bool = True,
+    recreate: bool = False,
+    on_disk: bool = False,
+    local_client: bool = False,
+    modifier: Modifier | None = None,
+    timeout: int | None = None,
+) -> SparseIndex:
+    """Open (or create) a sparse index.
+
+    * ``path`` alone: Qdrant Edge in that folder (the folder is the collection;
+      ``collection`` is not used).
+    * ``url``: a Qdrant server or cluster, collection ``collection``, optional ``api_key``.
+    * ``local_client=True``: qdrant-client's local mode, in ``path`` or in memory (tests only).
+
+    ``modifier`` is ``"none"`` or ``"idf"`` for a new index; for an existing one it is checked
+    (``None`` accepts what is there).
+
+    Example:
+        >>> idx = open_index(local_client=True, collection="demo")
+        >>> idx.count()
+        0
+        >>> idx.close()
+    """
+    if url is not None and path is not None:
+        raise SparsefitError(
+            "both an index folder and a Qdrant URL were given",
+            hint="use a folder for Qdrant Edge or a URL for a server, not both",
+        )
+    if local_client:
+        if url is not None:
+            raise SparsefitError("local_client=True takes a path or nothing, not a URL")
+        from sparsefit.index.client import ClientIndex
+
+        return ClientIndex(
+            path=path,
+            location=":memory:" if path is None else None,
+            collection=collection,
+            create=create,
+            recreate=recreate,
+            on_disk=on_disk,
+            modifier=modifier,
+        )
+    if url is not None:
+        from sparsefit.index.client import ClientIndex
+
+        return ClientIndex(
+            url=url,
+            collection=collection,
+            api_key=api_key,
+            create=create,
+            recreate=recreate,
+            on_disk=on_disk,
+            modifier=modifier,
+            timeout=timeout,
+        )
+    if path is None:
+        raise SparsefitError(
+            "no index location given",
+            hint="give a folder (Qdrant Edge) or a Qdrant server URL",
+        )
+    from sparsefit.index.edge import EdgeIndex
+
+    return EdgeIndex(path, create=create, recreate=recreate, on_disk=on_disk, modifier=modifier)

@@ -1,0 +1,718 @@
+"""Engine-neutral sparse index: shared types, the filter language, point ids and validation.
+
+Two engines implement :class:`SparseIndex`: Qdrant Edge in-process (``edge.py``) and
+qdrant-client for a server or cluster (``client.py``). Everything that must behave the same on
+both lives here: vector validation, payload cleaning, point-id mapping, result ordering.
+
+Decisions shared by both engines:
+
+* Product ids are strings. :func:`point_id` maps them to Qdrant point ids; the original id is
+  stored in the payload under the reserved key ``"_id"`` and never shown in ``Hit.payload``.
+* A document whose vector has no non-zero entry is stored as a point *without* a vector: it is
+  counted, retrievable and filterable, but never returned by a search. An all-zero query
+  returns no hits without asking the engine.
+* Results are ordered by score descending, then product id ascending. Ties at the ``limit``
+  boundary are resolved by asking the engine for more, so engines return the same ids.
+
+Example:
+    >>> point_id("100001"), point_id("00123") != 123
+    (100001, True)
+    >>> parse_filter({"brand": "Acme", "price": {"lt": 50}}).must[1]
+    Range(key='price', gt=None, gte=None, lt=50, lte=None)
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import math
+import operator
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsefit.errors import SparsefitError
+
+VECTOR_NAME = "sparse"
+ID_KEY = "_id"
+MAX_INT_ID = 2**63
+MAX_DIMENSION = 2**32
+# Fixed forever: changing it would orphan every stored text id.
+ID_NAMESPACE = uuid.UUID("6b1f3c52-0d7e-5a3e-9c1a-5f0e2b7d8a41")
+
+PayloadIndexKind = Literal["keyword", "integer", "float", "bool"]
+PAYLOAD_INDEX_KINDS = ("keyword", "integer", "float", "bool")
+Modifier = Literal["none", "idf"]
+
+Progress = Callable[[int], None]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the product id, its score and its payload (without ``"_id"``)."""
+
+    product_id: str
+    score: float
+    payload: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- filters
+
+Scalar = str | int | bool
+
+
+@dataclass(frozen=True)
+class Match:
+    """Payload ``key`` equals ``value``; a sequence of values means "any of them".
+
+    Example:
+        >>> Match("color", ["red", "blue"]).value
+        ('red', 'blue')
+    """
+
+    key: str
+    value: Scalar | Sequence[Scalar]
+
+    def __post_init__(self) -> None:
+        _check_key(self.key)
+        if isinstance(self.value, (list, tuple)):
+            object.__setattr__(self, "value", _check_any(self.key, self.value))
+        else:
+            _check_scalar(self.key, self.value)
+
+    @property
+    def values(self) -> tuple[Scalar, ...]:
+        """The accepted values as a tuple (one element for a plain match)."""
+        return self.value if isinstance(self.value, tuple) else (self.value,)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Payload ``key`` is a number within the given bounds.
+
+    Example:
+        >>> Range("price", gte=10, lt=50).lt
+        50
+    """
+
+    key: str
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_key(self.key)
+        bounds = {"gt": self.gt, "gte": self.gte, "lt": self.lt, "lte": self.lte}
+        if all(v is None for v in bounds.values()):
+            raise SparsefitError(
+                f'range filter on "{self.key}" has no bound',
+                hint='give at least one of "gt", "gte", "lt", "lte"',
+            )
+        for name, v in bounds.items():
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+            ):
+                raise SparsefitError(
+                    f'range filter on "{self.key}": "{name}" must be a finite number, got {v!r}',
+                    hint='write e.g. {"price": {"lt": 50}}',
+                )
+
+
+Condition = Match | Range
+
+
+@dataclass(frozen=True)
+class Filter:
+    """All ``must`` conditions hold, no ``must_not`` condition holds, ids not excluded.
+
+    Example:
+        >>> f = Filter(must=[Match("brand", "Acme")], exclude_ids=["SKU-7"])
+        >>> f.exclude_ids
+        ('SKU-7',)
+    """
+
+    must: Sequence[Condition] = ()
+    must_not: Sequence[Condition] = ()
+    exclude_ids: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("must", "must_not"):
+            value = getattr(self, name)
+            conds = (value,) if isinstance(value, (Match, Range)) else tuple(value)
+            for c in conds:
+                if not isinstance(c, (Match, Range)):
+                    raise SparsefitError(
+                        f"filter {name} holds {c!r}, not a Match or Range condition"
+                    )
+            object.__setattr__(self, name, conds)
+        if isinstance(self.exclude_ids, str):
+            raise SparsefitError(
+                "filter exclude_ids is a single string", hint="pass a list of product ids"
+            )
+        ids = tuple(self.exclude_ids)
+        for pid in ids:
+            point_id(pid)  # validates
+        object.__setattr__(self, "exclude_ids", ids)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter excludes nothing."""
+        return not (self.must or self.must_not or self.exclude_ids)
+
+
+_RANGE_OPS = ("gt", "gte", "lt", "lte")
+_FILTER_SHAPES = (
+    'write {"brand": "Acme"}, {"color": ["red", "blue"]}, {"price": {"gte": 10, "lt": 50}}, '
+    '{"brand": {"not": "Acme"}} or {"$exclude_ids": ["SKU-7"]}'
+)
+
+
+def parse_filter(d: Mapping[str, Any] | None) -> Filter:
+    """Build a :class:`Filter` from a JSON-ish dict.
+
+    A scalar value is an exact match, a list matches any of its values, a dict with
+    ``gt``/``gte``/``lt``/``lte`` is a numeric range, ``{"not": <value>}`` negates a value
+    and the top-level key ``"$exclude_ids"`` lists product ids to leave out.
+
+    Example:
+        >>> f = parse_filter({"brand": {"not": "Acme"}, "$exclude_ids": ["SKU-7"]})
+        >>> f.must_not, f.exclude_ids
+        ((Match(key='brand', value='Acme'),), ('SKU-7',))
+    """
+    if d is None:
+        return Filter()
+    if not isinstance(d, Mapping):
+        raise SparsefitError(
+            f"a filter must be a mapping, got {type(d).__name__}", hint=_FILTER_SHAPES
+        )
+    must: list[Condition] = []
+    must_not: list[Condition] = []
+    exclude: list[str] = []
+    for key, value in d.items():
+        if key == "$exclude_ids":
+            exclude.extend(_parse_exclude_ids(value))
+        elif isinstance(value, Mapping) and set(value) == {"not"}:
+            must_not.append(_parse_condition(key, value["not"]))
+        else:
+            must.append(_parse_condition(key, value))
+    return Filter(must=must, must_not=must_not, exclude_ids=exclude)
+
+
+def _parse_exclude_ids(value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise SparsefitError('"$exclude_ids" must be a list of product ids', hint=_FILTER_SHAPES)
+    return list(value)
+
+
+def _parse_condition(key: Any, value: Any) -> Condition:
+    if not isinstance(key, str) or key.startswith("$"):
+        raise SparsefitError(f"unknown filter key {key!r}", hint=_FILTER_SHAPES)
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(_RANGE_OPS)
+        if unknown or not value:
+            raise SparsefitError(
+                f'filter on "{key}" has unknown operators {sorted(map(str, unknown)) or "{}"}',
+                hint=_FILTER_SHAPES,
+            )
+        return Range(key, **dict(value))
+    return Match(key, value)
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str) or not key:
+        raise SparsefitError(
+            f"filter key must be a non-empty string, got {key!r}", hint=_FILTER_SHAPES
+        )
+
+
+def _check_scalar(key: str, value: Any) -> None:
+    if isinstance(value, float):
+        raise SparsefitError(
+            f'filter on "{key}" matches the float {value!r}; exact matches take strings, '
+            "integers or booleans",
+            hint=f'use a range such as {{"{key}": {{"gte": {value!r}, "lte": {value!r}}}}}',
+        )
+    if not isinstance(value, (str, int, bool)):
+        raise SparsefitError(
+            f'filter on "{key}" has a value of type {type(value).__name__}', hint=_FILTER_SHAPES
+        )
+
+
+def _check_any(key: str, values: Sequence[Any]) -> tuple[Scalar, ...]:
+    if not values:
+        raise SparsefitError(f'filter on "{key}" lists no values', hint="give at least one value")
+    for v in values:
+        _check_scalar(key, v)
+    kinds = {bool if isinstance(v, bool) else int if isinstance(v, int) else str for v in values}
+    if len(kinds) > 1:
+        raise SparsefitError(
+            f'filter on "{key}" mixes value types {sorted(k.__name__ for k in kinds)}',
+            hint="list values of one type only",
+        )
+    return tuple(values)
+
+
+# --------------------------------------------------------------------------- point ids
+
+
+def point_id(product_id: str) -> int | str:
+    """Map a product id to a Qdrant point id.
+
+    A canonical non-negative decimal below 2**63 becomes that integer; anything else becomes
+    a UUID5 string, so ``"00123"`` and ``"123"`` stay different points.
+
+    Example:
+        >>> point_id("42")
+        42
+        >>> point_id("SKU-7") == point_id("SKU-7") and isinstance(point_id("SKU-7"), str)
+        True
+    """
+    if not isinstance(product_id, str):
+        raise SparsefitError(
+            f"product id {product_id!r} is a {type(product_id).__name__}, not a string",
+            hint="convert product ids with str() before indexing",
+        )
+    if not product_id:
+        raise SparsefitError("a product id is empty", hint="give every product a non-empty id")
+    if product_id.isascii() and product_id.isdigit():
+        n = int(product_id)
+        if str(n) == product_id and n < MAX_INT_ID:
+            return n
+    return str(uuid.uuid5(ID_NAMESPACE, product_id))
+
+
+def point_key(pid: int | str | uuid.UUID) -> str:
+    """A comparable text key for a point id as any engine returns it (int, str or UUID)."""
+    return str(pid)
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Validated CSR rows as plain lists, ready to hand to an engine."""
+
+    indptr: list[int]
+    indices: list[int]
+    values: list[float]
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def row(self, i: int) -> tuple[list[int], list[float]]:
+        """Indices and values of row ``i`` (both empty for an all-zero row)."""
+        a, b = self.indptr[i], self.indptr[i + 1]
+        return self.indices[a:b], self.values[a:b]
+
+
+def sparse_rows(vectors: Any, *, what: str = "vectors") -> SparseRows:
+    """Validate a sparse matrix and return its rows: unique sorted indices, finite values.
+
+    Duplicate entries are summed and explicit zeros dropped.
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> r = sparse_rows(sp.csr_matrix(([1.0, 2.0, 3.0], [5, 1, 5], [0, 3]), shape=(1, 9)))
+        >>> r.row(0)
+        ([1, 5], [2.0, 4.0])
+    """
+    m = _as_csr(vectors, what)
+    if m.shape[1] > MAX_DIMENSION:
+        raise SparsefitError(
+            f"{what} have {m.shape[1]} dimensions; Qdrant sparse indices stop at 2**32",
+        )
+    if m.data.size and not np.isfinite(m.data).all():
+        first = np.flatnonzero(~np.isfinite(m.data))[0]
+        row = int(np.searchsorted(m.indptr, first, side="right")) - 1
+        raise SparsefitError(
+            f"{what} row {row} holds NaN or infinite values",
+            hint="check the encoder output (e.g. NaN weights after training)",
+        )
+    m.sum_duplicates()  # also sorts indices
+    m.eliminate_zeros()
+    return SparseRows(
+        m.indptr.tolist(), m.indices.tolist(), m.data.astype(np.float64, copy=False).tolist()
+    )
+
+
+def _as_csr(vectors: Any, what: str) -> sp.csr_matrix:
+    if not sp.issparse(vectors):
+        raise SparsefitError(
+            f"{what} must be a scipy sparse matrix, got {type(vectors).__name__}",
+            hint="pass scipy.sparse.csr_matrix(...)",
+        )
+    if vectors.ndim != 2:
+        raise SparsefitError(f"{what} must be 2-D (one row per document), got {vectors.ndim}-D")
+    try:
+        m = sp.csr_matrix(vectors, dtype=np.float64, copy=True)
+        m.check_format(full_check=True)
+    except (ValueError, TypeError, IndexError) as e:
+        raise SparsefitError(
+            f"{what} are not a valid sparse matrix: {e}",
+            hint="rebuild it with scipy.sparse.csr_matrix((data, indices, indptr), shape=...)",
+        ) from e
+    return m
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def clean_payload(payload: Mapping[str, Any] | None, product_id: str) -> dict[str, Any]:
+    """Return a JSON-safe copy of ``payload`` with the product id under ``"_id"``.
+
+    NumPy scalars become Python numbers, NaN/infinite floats become ``None``.
+
+    Example:
+        >>> clean_payload({"price": float("nan"), "n": 3}, "SKU-7")
+        {'price': None, 'n': 3, '_id': 'SKU-7'}
+    """
+    if payload is None:
+        return {ID_KEY: product_id}
+    if not isinstance(payload, Mapping):
+        raise SparsefitError(
+            f"payload of product {product_id!r} is a {type(payload).__name__}, not a mapping"
+        )
+    if ID_KEY in payload:
+        raise SparsefitError(
+            f'payload of product {product_id!r} uses the reserved key "{ID_KEY}"',
+            hint=f'rename that field; "{ID_KEY}" holds the product id',
+        )
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if type(key) is str and (  # fast path for flat catalog rows
+            type(value) in _PLAIN or (type(value) is float and math.isfinite(value))
+        ):
+            out[key] = value
+        else:
+            out.update(_clean_value({key: value}, product_id, ""))
+    out[ID_KEY] = product_id
+    return out
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+def _clean_value(v: Any, pid: str, path: str) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or isinstance(v, (str, bool, int)):
+        return v
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, Mapping):
+        out = {}
+        for k, x in v.items():
+            if not isinstance(k, str):
+                raise SparsefitError(
+                    f"payload of product {pid!r} has a non-string key {k!r}",
+                    hint="use string field names",
+                )
+            out[k] = _clean_value(x, pid, f"{path}.{k}" if path else k)
+        return out
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_clean_value(x, pid, path) for x in v]
+    raise SparsefitError(
+        f'payload of product {pid!r}, field "{path}": {type(v).__name__} is not JSON',
+        hint="convert it to a string, number, boolean, list or dict",
+    )
+
+
+def json_blob(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Check that ``meta`` is a JSON object and return a deep copy of it.
+
+    Example:
+        >>> json_blob({"model": "abc", "complete": True})
+        {'model': 'abc', 'complete': True}
+    """
+    if not isinstance(meta, Mapping):
+        raise SparsefitError(f"index metadata must be a dict, got {type(meta).__name__}")
+    try:
+        return json.loads(json.dumps(dict(meta), allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise SparsefitError(f"index metadata is not plain JSON: {e}") from e
+
+
+# --------------------------------------------------------------------------- engine interface
+
+
+@dataclass(frozen=True)
+class PreparedPoint:
+    """A point as every engine needs it: id, vector parts (maybe empty), payload with ``_id``."""
+
+    id: int | str
+    indices: list[int]
+    values: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A non-empty query vector, its filter and the number of results wanted from the engine."""
+
+    indices: list[int]
+    values: list[float]
+    filter: Filter | None
+    limit: int
+
+
+RawHit = tuple[str, float, dict[str, Any]]  # product id, score, payload without "_id"
+
+
+class SparseIndex(abc.ABC):
+    """A collection of sparse vectors with payloads, keyed by product id (string).
+
+    Example:
+        >>> import scipy.sparse as sp
+        >>> from sparsefit.index import open_index
+        >>> with open_index(local_client=True) as idx:
+        ...     idx.upsert(["a", "b"], sp.csr_matrix([[1.0, 0, 2.0], [0, 1.0, 1.0]]))
+        ...     [h.product_id for h in idx.search(sp.csr_matrix([[0, 0, 1.0]]))]
+        ['a', 'b']
+    """
+
+    engine: str = "?"
+
+    def __init__(self) -> None:
+        self._closed = False
+
+    # ----- public API
+
+    def upsert(
+        self,
+        product_ids: Sequence[str],
+        vectors: sp.csr_matrix,
+        payloads: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        batch_size: int = 1024,
+        progress: Progress | None = None,
+    ) -> None:
+        """Insert or replace one point per product id; ``progress(n)`` gets each batch's size."""
+        self._check_open()
+        ids = list(product_ids)
+        rows = sparse_rows(vectors)
+        if len(rows) != len(ids):
+            raise SparsefitError(
+                f"upsert got {len(ids)} product ids but {len(rows)} vector rows",
+                hint="pass one vector row per product id",
+            )
+        if payloads is not None and len(payloads) != len(ids):
+            raise SparsefitError(f"upsert got {len(ids)} product ids but {len(payloads)} payloads")
+        batch_size = _positive_int("batch_size", batch_size)
+        pids = _unique_point_ids(ids)
+        for start in range(0, len(ids), batch_size):
+            stop = min(start + batch_size, len(ids))
+            points = [
+                PreparedPoint(
+                    pids[i],
+                    *rows.row(i),
+                    clean_payload(payloads[i] if payloads is not None else None, ids[i]),
+                )
+                for i in range(start, stop)
+            ]
+            self._write(points)
+            if progress is not None:
+                progress(stop - start)
+        self._after_write()
+
+    def search(
+        self,
+        vector: sp.csr_matrix,
+        limit: int = 10,
+        filter: Filter | None = None,
+        with_payload: bool = True,
+    ) -> list[Hit]:
+        """Top ``limit`` products by dot product with a one-row sparse ``vector``."""
+        if sp.issparse(vector) and vector.shape[0] != 1:
+            raise SparsefitError(
+                f"search takes one query row, got {vector.shape[0]}", hint="use search_batch"
+            )
+        return self.search_batch(vector, limit, filter, with_payload)[0]
+
+    def search_batch(
+        self,
+        vectors: sp.csr_matrix,
+        limit: int = 10,
+        filters: Filter | Sequence[Filter | None] | None = None,
+        with_payload: bool = False,
+        batch_size: int = 256,
+        progress: Progress | None = None,
+    ) -> list[list[Hit]]:
+        """Top ``limit`` products for each query row; one filter for all rows or one per row.
+
+        All-zero rows get no hits. Without ``with_payload`` each ``Hit.payload`` is ``{}``.
+        """
+        self._check_open()
+        limit = _positive_int("search limit", limit)
+        batch_size = _positive_int("batch_size", batch_size)
+        rows = sparse_rows(vectors, what="query vectors")
+        per_row = _filters_per_row(filters, len(rows))
+        out: list[list[Hit]] = []
+        for start in range(0, len(rows), batch_size):
+            stop = min(start + batch_size, len(rows))
+            out.extend(self._search_rows(rows, range(start, stop), per_row, limit, with_payload))
+            if progress is not None:
+                progress(stop - start)
+        return out
+
+    @abc.abstractmethod
+    def retrieve(self, product_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Payloads (without ``"_id"``) of the given products, ``None`` for missing ones."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """Number of points (products) in the collection."""
+
+    @abc.abstractmethod
+    def create_payload_index(self, key: str, kind: PayloadIndexKind) -> None:
+        """Index a payload field to speed up filters on it."""
+
+    @abc.abstractmethod
+    def set_metadata(self, meta: Mapping[str, Any]) -> None:
+        """Replace the small JSON metadata blob stored with the collection."""
+
+    @abc.abstractmethod
+    def get_metadata(self) -> dict[str, Any]:
+        """The metadata blob stored with :meth:`set_metadata` (``{}`` if none)."""
+
+    def close(self) -> None:
+        """Flush and release the engine; closing twice is harmless."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> SparseIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- engine hooks
+
+    @abc.abstractmethod
+    def _write(self, points: list[PreparedPoint]) -> None:
+        """Upsert one batch of points in one engine call."""
+
+    def _after_write(self) -> None:
+        """Called once after an upsert finished (e.g. to flush)."""
+
+    @abc.abstractmethod
+    def _query(self, queries: list[PreparedQuery], with_payload: bool) -> list[list[RawHit]]:
+        """Run non-empty queries as one batch; hits in engine order."""
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Release the engine."""
+
+    # ----- shared helpers
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SparsefitError("the index is closed", hint="open it again with open_index()")
+
+    def _search_rows(
+        self,
+        rows: SparseRows,
+        which: range,
+        filters: list[Filter | None],
+        limit: int,
+        with_payload: bool,
+    ) -> list[list[Hit]]:
+        results: list[list[Hit]] = [[] for _ in which]
+        todo = [k for k, i in enumerate(which) if rows.row(i)[0]]
+        fetch = limit + 1
+        while todo:
+            queries = [
+                PreparedQuery(*rows.row(which[k]), filters[which[k]], fetch) for k in todo
+            ]
+            raw = self._query(queries, with_payload)
+            again = []
+            for k, hits in zip(todo, raw):
+                top, ambiguous = _top(hits, limit, fetch)
+                results[k] = top
+                if ambiguous:
+                    again.append(k)
+            todo, fetch = again, fetch * 4
+        return results
+
+    def _check_payload_kind(self, key: str, kind: str) -> None:
+        _check_key(key)
+        if kind not in PAYLOAD_INDEX_KINDS:
+            raise SparsefitError(
+                f'unknown payload index kind "{kind}" for "{key}"',
+                hint=f"use one of {', '.join(PAYLOAD_INDEX_KINDS)}",
+            )
+
+
+def _top(hits: list[RawHit], limit: int, fetched: int) -> tuple[list[Hit], bool]:
+    """Order by score desc, product id asc; flag a tie across the limit that needs more hits."""
+    ordered = sorted(hits, key=lambda h: (-h[1], h[0]))
+    ambiguous = len(hits) >= fetched and ordered[limit - 1][1] == ordered[-1][1]
+    return [Hit(pid, float(score), payload) for pid, score, payload in ordered[:limit]], ambiguous
+
+
+def split_payload(
+    payload: Mapping[str, Any] | None, pid: int | str | uuid.UUID
+) -> tuple[str, dict[str, Any]]:
+    """Product id and visible payload from a stored payload (falls back to the point id)."""
+    payload = dict(payload or {})
+    product_id = payload.pop(ID_KEY, None)
+    return (product_id if isinstance(product_id, str) else point_key(pid)), payload
+
+
+def _filters_per_row(
+    filters: Filter | Sequence[Filter | None] | None, n: int
+) -> list[Filter | None]:
+    if filters is None or isinstance(filters, Filter):
+        f = None if filters is None or filters.is_empty else filters
+        return [f] * n
+    per_row = list(filters)
+    if len(per_row) != n:
+        raise SparsefitError(f"search_batch got {n} query rows but {len(per_row)} filters")
+    for f in per_row:
+        if f is not None and not isinstance(f, Filter):
+            raise SparsefitError(
+                f"search filters must be Filter objects, got {type(f).__name__}",
+                hint="build them with parse_filter({...})",
+            )
+    return [None if f is None or f.is_empty else f for f in per_row]
+
+
+def _unique_point_ids(ids: list[str]) -> list[int | str]:
+    seen: dict[str, int] = {}
+    for i, pid in enumerate(ids):
+        if pid in seen:
+            raise SparsefitError(
+                f"product id {pid!r} appears twice (positions {seen[pid]} and {i})",
+                hint="give each product one row",
+            )
+        seen[pid] = i
+    return [point_id(pid) for pid in ids]
+
+
+def check_modifier(modifier: Any) -> None:
+    """Reject anything but ``None``, ``"none"`` and ``"idf"``.
+
+    Example:
+        >>> check_modifier("idf")
+    """
+    if modifier not in (None, "none", "idf"):
+        raise SparsefitError(f"unknown modifier {modifier!r}", hint='use "none" or "idf"')
+
+
+def _positive_int(name: str, value: Any) -> int:
+    try:
+        n = operator.index(value)
+    except TypeError:
+        n = 0
+    if isinstance(value, bool) or n < 1:
+        raise SparsefitError(f"{name} must be a positive integer, got {value!r}")
+    return n

@@ -1,0 +1,334 @@
+"""qdrant-client engine: a Qdrant server or cluster by URL (local mode only for tests).
+
+Metadata lives in the collection's own metadata (Qdrant >= 1.16) under the key ``"sparsefit"``,
+so it is created, copied and deleted together with the collection and never shows up as a
+point. Setting it reads it back and fails clearly on a server that drops it.
+
+Example:
+    >>> import scipy.sparse as sp
+    >>> with ClientIndex(location=":memory:") as idx:
+    ...     idx.upsert(["7"], sp.csr_matrix([[0, 1.0]]))
+    ...     idx.retrieve(["7", "8"])
+    [{}, None]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from sparsefit.errors import SparsefitError
+from sparsefit.index.base import (
+    ID_KEY,
+    VECTOR_NAME,
+    Condition,
+    Filter,
+    Match,
+    Modifier,
+    PayloadIndexKind,
+    PreparedPoint,
+    PreparedQuery,
+    RawHit,
+    SparseIndex,
+    check_modifier,
+    json_blob,
+    point_id,
+    point_key,
+    split_payload,
+)
+
+META_KEY = "sparsefit"
+
+_SCHEMA = {
+    "keyword": qm.PayloadSchemaType.KEYWORD,
+    "integer": qm.PayloadSchemaType.INTEGER,
+    "float": qm.PayloadSchemaType.FLOAT,
+    "bool": qm.PayloadSchemaType.BOOL,
+}
+
+
+class ClientIndex(SparseIndex):
+    """A :class:`SparseIndex` on a Qdrant collection reached through qdrant-client.
+
+    Give ``url`` for a server or cluster; ``location=":memory:"`` or ``path`` select
+    qdrant-client's pure-Python local mode (slow: tests only).
+
+    Example:
+        >>> ClientIndex(location=":memory:", collection="demo").where
+        'in-memory Qdrant (local mode)'
+    """
+
+    engine = "client"
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        location: str | None = None,
+        path: str | Path | None = None,
+        collection: str = "catalog",
+        api_key: str | None = None,
+        create: bool = True,
+        recreate: bool = False,
+        on_disk: bool = False,
+        modifier: Modifier | None = None,
+        timeout: int | None = None,
+    ) -> None:
+        super().__init__()
+        check_modifier(modifier)
+        if sum(x is not None for x in (url, location, path)) != 1:
+            raise SparsefitError("give exactly one of url, location or path for a Qdrant client")
+        if not isinstance(collection, str) or not collection:
+            raise SparsefitError("the collection name is empty", hint="pass collection='catalog'")
+        self.collection = collection
+        self.url = url
+        self.local = url is None
+        self.where = (
+            f"Qdrant at {url}"
+            if url is not None
+            else f"local Qdrant folder {path}"
+            if path is not None
+            else "in-memory Qdrant (local mode)"
+        )
+        self._client = self._connect(url, location, path, api_key, timeout)
+        try:
+            self._open_collection(create, recreate, on_disk, modifier)
+        except BaseException:
+            self._client.close()
+            raise
+
+    # ----- connection
+
+    def _connect(
+        self,
+        url: str | None,
+        location: str | None,
+        path: str | Path | None,
+        api_key: str | None,
+        timeout: int | None,
+    ) -> QdrantClient:
+        with self._errors("connect"):
+            if url is not None:
+                return QdrantClient(
+                    url=url, api_key=api_key, timeout=timeout, check_compatibility=False
+                )
+            if path is not None:
+                return QdrantClient(path=str(path))
+            return QdrantClient(location=location)
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn qdrant-client failures into one-line SparsefitErrors naming the target."""
+        try:
+            yield
+        except SparsefitError:
+            raise
+        except ResponseHandlingException as e:
+            raise SparsefitError(
+                f"cannot reach {self.where} to {action}: {e.source if e.source else e}",
+                hint="check that the server is running and the URL (scheme, host, port) is right",
+            ) from e
+        except UnexpectedResponse as e:
+            if e.status_code in (401, 403):
+                raise SparsefitError(
+                    f"{self.where} refused the API key (HTTP {e.status_code})",
+                    hint="set the right key in SPARSEFIT_QDRANT_API_KEY",
+                ) from e
+            body = e.content.decode("utf-8", "replace")[:300] if e.content else e.reason_phrase
+            raise SparsefitError(
+                f"{self.where} could not {action}: HTTP {e.status_code} {body}"
+            ) from e
+        except RuntimeError as e:
+            if "already accessed" in str(e):
+                raise SparsefitError(
+                    f"{self.where} is already open in another client",
+                    hint="close the other client or use a Qdrant server",
+                ) from e
+            raise SparsefitError(f"{self.where} could not {action}: {e}") from e
+        except (ValueError, TypeError, OSError) as e:
+            raise SparsefitError(f"{self.where} could not {action}: {e}") from e
+
+    def _open_collection(
+        self, create: bool, recreate: bool, on_disk: bool, modifier: Modifier | None
+    ) -> None:
+        name = self.collection
+        with self._errors("open the collection"):
+            exists = self._client.collection_exists(name)
+            if exists and recreate:
+                self._client.delete_collection(name)
+                exists = False
+        if exists:
+            self._check_modifier(modifier)
+        elif not create:
+            raise SparsefitError(
+                f'{self.where} has no collection "{name}"',
+                hint="check the collection name, or build the index first",
+            )
+        else:
+            self._create_collection(on_disk, modifier or "none")
+
+    def _create_collection(self, on_disk: bool, modifier: Modifier) -> None:
+        params = qm.SparseVectorParams(
+            index=qm.SparseIndexParams(on_disk=on_disk) if on_disk else None,
+            modifier=qm.Modifier.IDF if modifier == "idf" else None,
+        )
+        with self._errors("create the collection"):
+            self._client.create_collection(
+                self.collection,
+                vectors_config={},
+                sparse_vectors_config={VECTOR_NAME: params},
+                on_disk_payload=on_disk or None,
+            )
+
+    @property
+    def modifier(self) -> Modifier:
+        """The sparse modifier of the collection: ``"none"`` or ``"idf"``."""
+        with self._errors("read the collection"):
+            info = self._client.get_collection(self.collection)
+        params = (info.config.params.sparse_vectors or {}).get(VECTOR_NAME)
+        if params is None:
+            raise SparsefitError(
+                f'collection "{self.collection}" in {self.where} has no sparse vector '
+                f'"{VECTOR_NAME}"',
+                hint="it was not built by sparsefit; pick another collection or recreate it",
+            )
+        return "idf" if params.modifier == qm.Modifier.IDF else "none"
+
+    def _check_modifier(self, modifier: Modifier | None) -> None:
+        stored = self.modifier
+        if modifier is not None and modifier != stored:
+            raise SparsefitError(
+                f'collection "{self.collection}" was built with modifier "{stored}", '
+                f'not "{modifier}"',
+                hint="open it without a modifier, or rebuild it with recreate=True",
+            )
+
+    # ----- writes
+
+    def _write(self, points: list[PreparedPoint]) -> None:
+        built = [
+            qm.PointStruct(
+                id=p.id,
+                vector={VECTOR_NAME: qm.SparseVector(indices=p.indices, values=p.values)}
+                if p.indices
+                else {},
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        with self._errors("write points"):
+            self._client.upsert(self.collection, points=built, wait=True)
+
+    def create_payload_index(self, key: str, kind: PayloadIndexKind) -> None:
+        """Index payload field ``key`` (a no-op in local mode, which has no payload indexes)."""
+        self._check_open()
+        self._check_payload_kind(key, kind)
+        if self.local:
+            return
+        with self._errors("index a field"):
+            self._client.create_payload_index(
+                self.collection, key, field_schema=_SCHEMA[kind], wait=True
+            )
+
+    # ----- reads
+
+    def _query(self, queries: list[PreparedQuery], with_payload: bool) -> list[list[RawHit]]:
+        selector: bool | list[str] = True if with_payload else [ID_KEY]
+        requests = [
+            qm.QueryRequest(
+                query=qm.SparseVector(indices=q.indices, values=q.values),
+                using=VECTOR_NAME,
+                limit=q.limit,
+                filter=client_filter(q.filter),
+                with_payload=selector,
+                with_vector=False,
+            )
+            for q in queries
+        ]
+        with self._errors("search"):
+            responses = self._client.query_batch_points(self.collection, requests=requests)
+        return [[_raw(p, with_payload) for p in r.points] for r in responses]
+
+    def retrieve(self, product_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Payloads of the given products, ``None`` where a product is missing."""
+        self._check_open()
+        ids = [point_id(pid) for pid in product_ids]
+        with self._errors("retrieve points"):
+            records = self._client.retrieve(
+                self.collection, ids=ids, with_payload=True, with_vectors=False
+            )
+        found = {point_key(r.id): split_payload(r.payload, r.id)[1] for r in records}
+        return [found.get(point_key(i)) for i in ids]
+
+    def count(self) -> int:
+        """Number of points, with or without a vector."""
+        self._check_open()
+        with self._errors("count points"):
+            return int(self._client.count(self.collection, exact=True).count)
+
+    # ----- metadata
+
+    def set_metadata(self, meta: Mapping[str, Any]) -> None:
+        """Replace the blob stored in the collection metadata under ``"sparsefit"``."""
+        self._check_open()
+        blob = json_blob(meta)
+        with self._errors("store metadata"):
+            self._client.update_collection(self.collection, metadata={META_KEY: blob})
+        if self.get_metadata() != blob:
+            raise SparsefitError(
+                f"{self.where} did not keep the collection metadata",
+                hint="upgrade the Qdrant server to 1.16 or newer",
+            )
+
+    def get_metadata(self) -> dict[str, Any]:
+        """The blob stored with :meth:`set_metadata`, ``{}`` if none."""
+        self._check_open()
+        with self._errors("read metadata"):
+            info = self._client.get_collection(self.collection)
+        meta = (getattr(info.config, "metadata", None) or {}).get(META_KEY)
+        return dict(meta) if isinstance(meta, dict) else {}
+
+    def _close(self) -> None:
+        with self._errors("close"):
+            self._client.close()
+
+
+def _raw(p: Any, with_payload: bool) -> RawHit:
+    product_id, payload = split_payload(p.payload, p.id)
+    return product_id, float(p.score), payload if with_payload else {}
+
+
+def client_filter(f: Filter | None) -> qm.Filter | None:
+    """Translate a :class:`Filter` into a qdrant-client filter.
+
+    Example:
+        >>> from sparsefit.index.base import Range
+        >>> client_filter(Filter(must=[Range("price", lt=50)])).must[0].range.lt
+        50.0
+    """
+    if f is None or f.is_empty:
+        return None
+    must_not: list[Any] = [_client_condition(c) for c in f.must_not]
+    if f.exclude_ids:
+        must_not.append(qm.HasIdCondition(has_id=[point_id(pid) for pid in f.exclude_ids]))
+    must = [_client_condition(c) for c in f.must]
+    return qm.Filter(must=must or None, must_not=must_not or None)
+
+
+def _client_condition(c: Condition) -> Any:
+    if not isinstance(c, Match):
+        return qm.FieldCondition(key=c.key, range=qm.Range(gt=c.gt, gte=c.gte, lt=c.lt, lte=c.lte))
+    values = c.values
+    if len(values) == 1:
+        return qm.FieldCondition(key=c.key, match=qm.MatchValue(value=values[0]))
+    if isinstance(values[0], bool):  # MatchAny takes strings or integers only
+        return qm.Filter(
+            should=[qm.FieldCondition(key=c.key, match=qm.MatchValue(value=v)) for v in values]
+        )
+    return qm.FieldCondition(key=c.key, match=qm.MatchAny(any=list(values)))

@@ -1,0 +1,311 @@
+"""Qdrant Edge engine: Qdrant's Rust engine in-process, persisted in one folder.
+
+Layout: the folder *is* the collection (Edge's own files plus ``sparsefit_meta.json``, the
+metadata blob, replaced atomically). Only one handle may have a folder open at a time.
+
+Example:
+    >>> import tempfile, scipy.sparse as sp
+    >>> folder = tempfile.mkdtemp()
+    >>> with EdgeIndex(folder) as idx:
+    ...     idx.upsert(["SKU-1"], sp.csr_matrix([[0, 2.0, 1.0]]))
+    ...     idx.count()
+    1
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import qdrant_edge as qe
+
+from sparsefit.errors import SparsefitError
+from sparsefit.index.base import (
+    ID_KEY,
+    VECTOR_NAME,
+    Condition,
+    Filter,
+    Match,
+    Modifier,
+    PayloadIndexKind,
+    PreparedPoint,
+    PreparedQuery,
+    RawHit,
+    SparseIndex,
+    check_modifier,
+    json_blob,
+    point_id,
+    point_key,
+    split_payload,
+)
+
+META_FILE = "sparsefit_meta.json"
+CONFIG_FILE = "edge_config.json"  # written by Qdrant Edge; marks a shard folder
+
+_SCHEMA = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+}
+
+
+@contextmanager
+def engine_errors(action: str, folder: Path) -> Iterator[None]:
+    """Turn Qdrant Edge errors, including Rust panics (BaseException), into SparsefitError."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, SparsefitError):
+        raise
+    except BaseException as e:  # pyo3 PanicException derives from BaseException
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "WouldBlock" in text:
+            raise SparsefitError(
+                f"index folder {folder} is already open in another process (or handle)",
+                hint="stop the other program using it (e.g. a running server), close the "
+                "other handle, or work on a copy of the folder",
+            ) from e
+        raise SparsefitError(
+            f"Qdrant Edge could not {action} in {folder}: {text}",
+            hint="if the folder was damaged, rebuild the index with recreate=True",
+        ) from e
+
+
+def is_edge_folder(folder: Path) -> bool:
+    """True if ``folder`` holds a Qdrant Edge shard."""
+    return (folder / CONFIG_FILE).is_file()
+
+
+class EdgeIndex(SparseIndex):
+    """A :class:`SparseIndex` on Qdrant Edge in the folder ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> EdgeIndex(tempfile.mkdtemp(), modifier="idf").engine
+        'edge'
+    """
+
+    engine = "edge"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        recreate: bool = False,
+        on_disk: bool = False,
+        modifier: Modifier | None = None,
+    ) -> None:
+        super().__init__()
+        check_modifier(modifier)
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise SparsefitError(f"index path {self.path} is a file, not a folder")
+        if recreate and is_edge_folder(self.path):
+            self._remove_shard()
+        if is_edge_folder(self.path):
+            self._shard = self._load(modifier)
+        elif not create:
+            raise SparsefitError(
+                f"no index in {self.path}",
+                hint="check the path, or build the index first",
+            )
+        else:
+            self._shard = self._create(on_disk, modifier or "none")
+
+    # ----- open / create
+
+    def _load(self, modifier: Modifier | None) -> qe.EdgeShard:
+        stored = self.modifier
+        if modifier is not None and modifier != stored:
+            raise SparsefitError(
+                f'index in {self.path} was built with modifier "{stored}", not "{modifier}"',
+                hint="open it without a modifier, or rebuild it with recreate=True",
+            )
+        with engine_errors("open the index", self.path):
+            return qe.EdgeShard.load(str(self.path))
+
+    def _create(self, on_disk: bool, modifier: Modifier) -> qe.EdgeShard:
+        if self.path.is_dir() and any(self.path.iterdir()):
+            raise SparsefitError(
+                f"{self.path} is not empty and holds no index",
+                hint="choose a new or empty folder for the index",
+            )
+        memory = qe.Memory.Cold if on_disk else None
+        params = qe.EdgeSparseVectorParams(
+            modifier=qe.Modifier.Idf if modifier == "idf" else None, memory=memory
+        )
+        config = qe.EdgeConfig(sparse_vectors={VECTOR_NAME: params}, payload_memory=memory)
+        self.path.mkdir(parents=True, exist_ok=True)
+        with engine_errors("create the index", self.path):
+            return qe.EdgeShard.create(str(self.path), config)
+
+    def _remove_shard(self) -> None:
+        # Loading first takes the WAL lock, so we never delete a folder in use elsewhere.
+        with engine_errors("open the index", self.path):
+            qe.EdgeShard.load(str(self.path)).close()
+        shutil.rmtree(self.path)
+
+    @property
+    def modifier(self) -> Modifier:
+        """The sparse modifier the shard was created with: ``"none"`` or ``"idf"``."""
+        try:
+            config = json.loads((self.path / CONFIG_FILE).read_text())
+            params = config["sparse_vectors"][VECTOR_NAME]
+        except (OSError, ValueError, KeyError) as e:
+            raise SparsefitError(
+                f"{self.path / CONFIG_FILE} has no sparse vector named {VECTOR_NAME!r}",
+                hint="this folder was not built by sparsefit; rebuild it with recreate=True",
+            ) from e
+        return "idf" if str(params.get("modifier", "")).lower() == "idf" else "none"
+
+    # ----- writes
+
+    def _write(self, points: list[PreparedPoint]) -> None:
+        built = [
+            qe.Point(
+                p.id,
+                {VECTOR_NAME: qe.SparseVector(p.indices, p.values)} if p.indices else {},
+                p.payload,
+            )
+            for p in points
+        ]
+        self._apply(qe.UpdateOperation.upsert_points(built), "write points")
+
+    def _after_write(self) -> None:
+        with engine_errors("flush", self.path):
+            self._shard.flush()
+
+    def _apply(self, operation: Any, action: str) -> None:
+        with engine_errors(action, self.path):
+            self._shard.update(operation)
+
+    def create_payload_index(self, key: str, kind: PayloadIndexKind) -> None:
+        """Index payload field ``key`` as ``kind`` (keyword, integer, float or bool)."""
+        self._check_open()
+        self._check_payload_kind(key, kind)
+        self._apply(qe.UpdateOperation.create_field_index(key, _SCHEMA[kind]), "index a field")
+
+    # ----- reads
+
+    def _query(self, queries: list[PreparedQuery], with_payload: bool) -> list[list[RawHit]]:
+        selector = True if with_payload else qe.PayloadSelector.Include([ID_KEY])
+        requests = [
+            qe.QueryRequest(
+                limit=q.limit,
+                query=qe.Query.Nearest(qe.SparseVector(q.indices, q.values), using=VECTOR_NAME),
+                filter=edge_filter(q.filter),
+                with_payload=selector,
+                with_vector=False,
+            )
+            for q in queries
+        ]
+        with engine_errors("search", self.path):
+            if len(requests) == 1:
+                batches = [self._shard.query(requests[0])]
+            else:
+                batches = self._shard.query_batch(qe.QueryBatchRequest(requests))
+        return [[_raw(p, with_payload) for p in points] for points in batches]
+
+    def retrieve(self, product_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Payloads of the given products, ``None`` where a product is missing."""
+        self._check_open()
+        ids = [point_id(pid) for pid in product_ids]
+        with engine_errors("retrieve points", self.path):
+            records = self._shard.retrieve(ids, True, False)  # the stub's keywords are wrong
+        found = {point_key(r.id): split_payload(r.payload, r.id)[1] for r in records}
+        return [found.get(point_key(i)) for i in ids]
+
+    def count(self) -> int:
+        """Number of points, with or without a vector."""
+        self._check_open()
+        with engine_errors("count points", self.path):
+            return int(self._shard.count(qe.CountRequest(exact=True)))
+
+    # ----- metadata
+
+    def set_metadata(self, meta: Mapping[str, Any]) -> None:
+        """Replace ``sparsefit_meta.json`` in the index folder atomically."""
+        self._check_open()
+        text = json.dumps(json_blob(meta), indent=2, sort_keys=True)
+        _write_atomic(self.path / META_FILE, text)
+
+    def get_metadata(self) -> dict[str, Any]:
+        """The metadata blob, ``{}`` if none was stored."""
+        self._check_open()
+        file = self.path / META_FILE
+        if not file.exists():
+            return {}
+        try:
+            meta = json.loads(file.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise SparsefitError(
+                f"index metadata is not valid JSON: {e}",
+                file=file,
+                hint="delete the file and rebuild the index",
+            ) from e
+        if not isinstance(meta, dict):
+            raise SparsefitError("index metadata is not a JSON object", file=file)
+        return meta
+
+    def _close(self) -> None:
+        with engine_errors("close the index", self.path):
+            self._shard.flush()
+            self._shard.close()
+
+
+def _raw(p: Any, with_payload: bool) -> RawHit:
+    product_id, payload = split_payload(p.payload, p.id)
+    return product_id, float(p.score), payload if with_payload else {}
+
+
+def edge_filter(f: Filter | None) -> qe.Filter | None:
+    """Translate a :class:`Filter` into a Qdrant Edge filter.
+
+    Example:
+        >>> from sparsefit.index.base import Match
+        >>> edge_filter(Filter(must=[Match("brand", "Acme")])) is not None
+        True
+    """
+    if f is None or f.is_empty:
+        return None
+    must_not = [_edge_condition(c) for c in f.must_not]
+    if f.exclude_ids:
+        must_not.append(qe.HasIdCondition({point_id(pid) for pid in f.exclude_ids}))
+    must = [_edge_condition(c) for c in f.must]
+    return qe.Filter(must=must or None, must_not=must_not or None)
+
+
+def _edge_condition(c: Condition) -> Any:
+    if not isinstance(c, Match):
+        bounds = qe.RangeFloat(gte=c.gte, gt=c.gt, lte=c.lte, lt=c.lt)
+        return qe.FieldCondition(c.key, range=bounds)
+    values = c.values
+    if isinstance(values[0], bool):
+        # Edge turns a Python bool into the integer 1/0, which never matches a JSON boolean;
+        # numpy.bool_ reaches the engine as a real boolean.
+        conds = [qe.FieldCondition(c.key, match=qe.MatchValue(np.bool_(v))) for v in values]
+        return conds[0] if len(conds) == 1 else qe.Filter(should=conds)
+    if len(values) == 1:
+        return qe.FieldCondition(c.key, match=qe.MatchValue(values[0]))
+    return qe.FieldCondition(c.key, match=qe.MatchAny(list(values)))
+
+
+def _write_atomic(file: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, file)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
