@@ -102,3 +102,23 @@ def test_unknown_model_offline_is_a_clear_error(monkeypatch):
 def test_unknown_architecture():
     with pytest.raises(SparsefitError, match="unknown architecture"):
         load_encoder("splade-tiny", architecture="dense")
+
+
+@pytest.mark.parametrize("architecture", ["splade", "inference-free"])
+def test_fast_path_gives_the_reference_vectors(architecture):
+    from tests.conftest import EXAMPLES
+    import csv
+
+    texts = [row["title"] + ". " + row["description"] for row in csv.DictReader((EXAMPLES / "catalog.csv").open())][:150]
+    texts += ["", "a", "x " * 400]  # empty, one token, truncated at max_seq_length
+    enc = load_encoder("splade-tiny", architecture=architecture)
+    assert enc._fast_path("document") is not None
+    fast = enc.encode_documents(texts, batch_size=16)
+    enc.fast = False
+    reference = enc.encode_documents(texts, batch_size=16)
+    assert np.abs(fast.toarray() - reference.toarray()).max() < 1e-4
+    assert fast.nnz == reference.nnz
+    for row in range(0, len(texts), 7):
+        top_fast = [t for t, _ in enc.decode(fast[row], 10)]
+        top_ref = [t for t, _ in enc.decode(reference[row], 10)]
+        assert top_fast == top_ref

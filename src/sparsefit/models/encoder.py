@@ -30,6 +30,7 @@ import torch
 
 from sparsefit.errors import SparsefitError
 from sparsefit.models.aliases import ALIASES
+from sparsefit.models.fast import FastSplade
 
 Architecture = Literal["splade", "inference-free"]
 ARCHITECTURES: tuple[str, ...] = ("splade", "inference-free")
@@ -44,15 +45,22 @@ class Encoder:
     sentence-transformers losses and saves as a folder that ``SparseEncoder(path)`` loads.
     """
 
-    def __init__(self, model, name: str, architecture: Architecture = "splade") -> None:
+    def __init__(self, model, name: str, architecture: Architecture = "splade", *, fast: bool = True) -> None:
         self.model = model
         self.name = name
         self.architecture = architecture
+        self.fast = fast
         self._vocab: list[str] | None = None
+        self._fast_paths: dict[str, FastSplade | None] = {}
 
     # -- encoding -------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:
+        """Dimensions of the sparse vectors: the MLM vocabulary."""
+        for module in self.model.modules():
+            config = getattr(getattr(module, "auto_model", None), "config", None)
+            if config is not None:
+                return int(config.vocab_size)
         return int(self.model.get_embedding_dimension())
 
     @property
@@ -87,12 +95,19 @@ class Encoder:
         progress: Callable[[int], None] | None,
     ) -> sp.csr_matrix:
         texts = list(texts)
+        self.model.eval()
+        fast = self._fast_path(route) if self.fast else None
+        if fast is not None:
+            with torch.inference_mode():
+                vectors = fast.encode(texts, batch_size)
+            if progress:
+                progress(len(texts))
+            return vectors
         encode = self.model.encode_query if route == "query" else self.model.encode_document
         chunk = max(batch_size * 16, batch_size)
         # Sort by length so that chunks hold texts of similar length (less padding), then restore order.
         order = np.argsort([len(t) for t in texts], kind="stable")
         parts: list[sp.csr_matrix] = []
-        self.model.eval()
         with torch.inference_mode():
             for start in range(0, len(texts), chunk):
                 batch = [texts[i] for i in order[start : start + chunk]]
@@ -106,6 +121,16 @@ class Encoder:
         inverse = np.empty_like(order)
         inverse[order] = np.arange(len(order))
         return stacked[inverse]
+
+    def _fast_path(self, route: str) -> FastSplade | None:
+        """The fast encoder for a route when its modules are plain SPLADE (no prompts), else None."""
+        if route not in self._fast_paths:
+            modules = list(self.model)
+            if len(modules) == 1 and hasattr(modules[0], "sub_modules"):  # a query/document Router
+                modules = list(modules[0].sub_modules[route]) if route in modules[0].sub_modules else []
+            prompts = any(getattr(self.model, "prompts", {}).values())
+            self._fast_paths[route] = FastSplade(modules) if not prompts and FastSplade.supports(modules) else None
+        return self._fast_paths[route]
 
     # -- inspection -----------------------------------------------------------------------
     def decode(self, vector: sp.spmatrix | np.ndarray, top_k: int | None = 10) -> list[tuple[str, float]]:

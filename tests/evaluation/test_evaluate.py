@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from sparsefit.config import load_settings
+from sparsefit.data import load_catalog, load_judgments, split_queries
+from sparsefit.evaluation.evaluate import evaluate, index_name
+from sparsefit.pipeline import run_evaluation
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def demo():
+    catalog = load_catalog(EXAMPLES / "catalog.csv")
+    judgments = load_judgments(EXAMPLES / "judgments.csv", catalog)
+    return catalog, judgments, split_queries(judgments, seed=13)
+
+
+def test_every_system_is_scored_on_exactly_the_test_queries(demo, splade_tiny, tmp_path):
+    catalog, judgments, split = demo
+    report = evaluate(catalog, judgments, split, models=[splade_tiny], index_root=tmp_path, show_progress=False)
+    assert [s.name for s in report.systems] == ["bm25", "splade-tiny"]
+    for system in report.systems:
+        assert sorted(system.per_query) == sorted(split.test)
+        assert set(system.run) == set(split.test)
+    assert not set(split.test) & set(split.train)
+    comparison = report.comparisons()["splade-tiny"]
+    assert comparison["n_queries"] == len(split.test) and 0 <= comparison["p_value"] <= 1
+
+
+def test_search_through_the_index_equals_exact_dot_products(demo, splade_tiny, tmp_path):
+    catalog, judgments, split = demo
+    report = evaluate(catalog, judgments, split, models=[splade_tiny], bm25=False, index_root=tmp_path,
+                      retrieve_k=10, show_progress=False)
+    run = report.system("splade-tiny").run
+    documents = splade_tiny.encode_documents(catalog.texts)
+    keys = sorted(split.test)
+    queries = splade_tiny.encode_queries([judgments.query_text(k) for k in keys])
+    scores = (queries @ documents.T).toarray()
+    for row, key in enumerate(keys):
+        expected = [catalog.ids[i] for i in np.argsort(-scores[row], kind="stable")[:10] if scores[row, i] > 0]
+        got = [doc for doc, _ in run[key]]
+        assert got[:5] == expected[:5]
+        np.testing.assert_allclose([s for _, s in run[key]], np.sort(scores[row])[::-1][: len(got)], rtol=1e-4)
+
+
+def test_report_files(demo, splade_tiny, tmp_path):
+    catalog, judgments, split = demo
+    report = evaluate(catalog, judgments, split, models=[splade_tiny], index_root=tmp_path, show_progress=False)
+    report.save(tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert summary["systems"][0]["ndcg@10_vs_baseline"] == 1.0
+    assert summary["systems"][1]["metrics"] == pytest.approx(report.mean("splade-tiny"))
+    rows = list(csv.DictReader((tmp_path / "out" / "per_query.csv").open()))
+    assert len(rows) == 2 * len(split.test)
+    mean = np.mean([float(r["ndcg@10"]) for r in rows if r["system"] == "bm25"])
+    assert mean == pytest.approx(report.mean("bm25")["ndcg@10"], abs=1e-5)
+    lines = (tmp_path / "out" / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 2 * len(split.test)
+
+
+def test_separate_test_file_defines_the_test_queries(tmp_path):
+    lines = (EXAMPLES / "judgments.csv").read_text().splitlines()
+    header, body = lines[0], lines[1:]
+    queries = sorted({line.split(",")[0] for line in body})
+    held = set(queries[:20])
+    (tmp_path / "train.csv").write_text("\n".join([header] + [l for l in body if l.split(",")[0] not in held]) + "\n")
+    (tmp_path / "test.csv").write_text("\n".join([header] + [l for l in body if l.split(",")[0] in held]) + "\n")
+    settings = load_settings(test_judgments=tmp_path / "test.csv", models=[], output=tmp_path / "out")
+    report, folder, inputs = run_evaluation(EXAMPLES / "catalog.csv", tmp_path / "train.csv", settings, show_progress=False)
+    assert inputs.split.method == "file"
+    assert sorted(report.queries.values()) == sorted(held)
+    assert not set(inputs.split.train) & set(inputs.split.test)
+
+
+def test_index_names_are_safe():
+    assert index_name("runs/x/rounds/2/model") == "runs-x-rounds-2-model"
+    assert index_name("splade-tiny") == "splade-tiny"
