@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from sparsefit.errors import EXIT_USAGE, SparsefitError
@@ -119,6 +120,109 @@ def evaluate(
     _print_inputs(inputs)
     console.print(report.table(), soft_wrap=True)
     console.print(f"Wall time {time.perf_counter() - started:.1f} s. Saved report.json, per_query.csv, runs.jsonl and split.json in {folder}/")
+
+
+@app.command()
+def train(
+    catalog: Annotated[Optional[Path], typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")] = None,
+    judgments: JudgmentsOpt = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage")] = None,
+    base_model: Annotated[Optional[str], typer.Option(help="model to fine-tune (default splade-tiny)")] = None,
+    architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help="training rounds (default 3)")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="epochs per round")] = None,
+    train_batch_size: Annotated[Optional[int], typer.Option(help="rows per training batch")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="learning rate")] = None,
+    negatives: Annotated[Optional[int], typer.Option(help="mined negatives per row")] = None,
+    mining_strategy: Annotated[Optional[str], typer.Option(help="top, mixed or random")] = None,
+    positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a training positive")] = None,
+    test_judgments: Annotated[Optional[Path], typer.Option(help="held-out judgments file instead of a random split")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="random seed (default 13)")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
+    qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
+    config: ConfigOpt = None,
+    id_field: IdFieldOpt = None,
+    text_fields: TextFieldsOpt = None,
+    template: TemplateOpt = None,
+    query_field: QueryFieldOpt = None,
+    judgment_id_field: JudgmentIdOpt = None,
+    label_field: LabelFieldOpt = None,
+    scheme: SchemeOpt = None,
+    gain: GainOpt = None,
+    relevant_threshold: ThresholdOpt = None,
+    on_invalid: OnInvalidOpt = None,
+    on_unknown_product: OnUnknownOpt = None,
+    on_conflict: OnConflictOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Fine-tune a sparse encoder on the catalog: rounds of hard-negative mining through Qdrant and training."""
+    from sparsefit.config import load_settings
+    from sparsefit.pipeline import Trainer, resume_trainer
+
+    started = time.perf_counter()
+    if resume is not None:
+        trainer = resume_trainer(resume)
+        console.print(f"Resuming {resume}: finished stages {', '.join(trainer.state.stages) or 'none'}")
+    else:
+        if catalog is None or judgments is None:
+            raise SparsefitError("train needs a catalog and --judgments (or --resume RUN)",
+                                 hint="sparsefit train CATALOG --judgments FILE")
+        settings = load_settings(
+            config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs,
+            train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
+            mining_strategy=mining_strategy, positive_min_gain=positive_min_gain, test_judgments=test_judgments,
+            seed=seed, output=output, qdrant_url=qdrant_url,
+            **_data_overrides(
+                id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
+                judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
+                relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
+                on_conflict=on_conflict, encoding=encoding,
+            ),
+        )
+        trainer = Trainer(catalog, judgments, settings)
+    _print_inputs(trainer.inputs)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        console.print(f"[yellow]Stopped. Finished stages are kept; continue with: sparsefit train --resume {trainer.folder}[/]")
+        raise SystemExit(130) from None
+    model = trainer.export()
+    console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
+    console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
+    console.print(f"Model: {model} (SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
+
+
+@app.command()
+def search(
+    run: Annotated[Path, typer.Argument(help="a run folder from `sparsefit train`")],
+    query: Annotated[str, typer.Argument(help="the search query")],
+    limit: Annotated[int, typer.Option(help="results to show")] = 10,
+    filter: Annotated[Optional[str], typer.Option("--filter", help='payload filter as JSON, e.g. \'{"brand": "Acme", "price": {"lt": 50}}\'')] = None,
+) -> None:
+    """Search a trained run's catalog index and print the top products with scores and payload."""
+    import json
+
+    from sparsefit.index import open_index, parse_filter
+    from sparsefit.models import load_encoder
+
+    model_folder, index_folder = run / "model", run / "index"
+    if not model_folder.is_dir() or not index_folder.is_dir():
+        raise SparsefitError("not a finished training run (no model/ and index/)", file=run,
+                             hint="train first with `sparsefit train`, or finish it with --resume")
+    try:
+        parsed = parse_filter(json.loads(filter)) if filter else None
+    except json.JSONDecodeError as exc:
+        raise SparsefitError(f"--filter is not valid JSON ({exc.msg})", hint='write e.g. --filter \'{"brand": "Acme"}\'') from None
+    encoder = load_encoder(str(model_folder))
+    with open_index(path=index_folder, create=False) as index:
+        hits = index.search(encoder.encode_queries([query]), limit=limit, filter=parsed, with_payload=True)
+    table = Table(title=f"{query!r}: top {len(hits)}")
+    for column in ("#", "product id", "score", "payload"):
+        table.add_column(column)
+    for rank, hit in enumerate(hits, 1):
+        shown = ", ".join(f"{k}={v}" for k, v in hit.payload.items())
+        table.add_row(str(rank), hit.product_id, f"{hit.score:.3f}", shown[:200])
+    Console().print(table)
 
 
 @app.command()

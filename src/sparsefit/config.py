@@ -62,6 +62,26 @@ class Settings(BaseSettings):
     max_seq_length: int = Field(128, gt=0, description="tokens kept per text")
     threads: int | None = Field(None, gt=0, description="torch threads (default: all cores)")
 
+    # -- training ---------------------------------------------------------------------------
+    base_model: str = Field("splade-tiny", description="model to fine-tune: alias, folder or hub id")
+    rounds: int = Field(3, ge=1, description="training rounds: round 0 uses in-batch negatives, later rounds mined ones")
+    epochs: float = Field(1.0, gt=0, description="epochs over the training pairs per round")
+    train_batch_size: int = Field(64, ge=2, description="(query, positive) rows per training batch")
+    learning_rate: float = Field(2e-4, gt=0, description="learning rate of the transformer")
+    static_learning_rate: float = Field(1e-3, gt=0, description="learning rate of inference-free SPLADE's static query weights")
+    query_regularizer_weight: float = Field(5e-5, ge=0, description="FLOPS regulariser weight on queries")
+    document_regularizer_weight: float = Field(3e-5, ge=0, description="FLOPS regulariser weight on documents")
+    train_max_seq_length: int = Field(64, gt=0, description="tokens kept per text while training")
+    positive_min_gain: float | None = Field(
+        None, description="a judged product is a training positive at this gain or more (default: the top of the scale)"
+    )
+    negatives: int = Field(1, ge=1, description="mined hard negatives per training row")
+    mining_top_k: int = Field(50, ge=1, description="candidates searched per training query when mining")
+    mining_strategy: Literal["top", "mixed", "random"] = Field("mixed", description="how negatives are sampled from the candidates")
+    false_negative_fraction: float = Field(
+        0.95, gt=0, description="drop candidates scoring at or above this fraction of the query's positive score"
+    )
+
     # -- index ------------------------------------------------------------------------------
     qdrant_url: str | None = Field(None, description="Qdrant server or cluster URL (default: Qdrant Edge in-process)")
     qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (set SPARSEFIT_QDRANT_API_KEY)")

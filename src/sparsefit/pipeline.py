@@ -1,4 +1,4 @@
-"""The order of the stages: load → split → evaluate (→ later: generate, mine, train, export).
+"""The order of the stages: load → split → baselines → rounds of (mine → train → index → evaluate) → export.
 
 This is the only module that knows that order; each stage lives in its own module.
 
@@ -10,15 +10,23 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import scipy.sparse as sp
+
 from sparsefit.config import Settings, save_settings
 from sparsefit.data import Catalog, Judgments, Split, load_catalog, load_judgments, split_queries
-from sparsefit.evaluation.evaluate import evaluate
-from sparsefit.evaluation.report import Report
-from sparsefit.run import new_run_folder, write_json
+from sparsefit.errors import SparsefitError
+from sparsefit.evaluation.evaluate import evaluate, evaluate_bm25, evaluate_encoder, make_report
+from sparsefit.evaluation.report import Report, SystemResult
+from sparsefit.index import open_index
+from sparsefit.models import Encoder, load_encoder
+from sparsefit.progress import progress_bar
+from sparsefit.run import new_run_folder, read_json, write_atomic, write_json
 
 SPLIT_FILE = "split.json"
 
@@ -112,3 +120,343 @@ def describe_inputs(inputs: Inputs) -> dict:
                   "method": inputs.split.method},
         "seconds": inputs.seconds,
     }
+
+
+# -- fine-tuning ------------------------------------------------------------------------------------
+def default_positive_gain(judgments: Judgments) -> float:
+    """Training positives by default: graded scales use their top fifth (Home Depot: ≥ 2.6), others 'relevant'."""
+    scheme = judgments.scheme
+    if scheme.name == "graded" and scheme.high is not None and scheme.low is not None:
+        return 0.8 * (scheme.high - scheme.low)
+    return scheme.relevant_threshold
+
+
+class Trainer:
+    """Fine-tune a sparse encoder on a catalog in rounds, with hard negatives mined through the index.
+
+    Each stage writes its result into the run folder and is marked done in state.json, so a killed
+    run resumes from its last finished stage (``Trainer(..., resume=True)``).
+
+    Example:
+        >>> from sparsefit.config import load_settings
+        >>> trainer = Trainer("examples/catalog.csv", "examples/judgments.csv",
+        ...                   load_settings(rounds=2, output="runs/demo-train"))       # doctest: +SKIP
+        >>> trainer.fit(); trainer.export()                                             # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        catalog_path: str | Path,
+        judgments_path: str | Path,
+        settings: Settings,
+        *,
+        resume: bool = False,
+        show_progress: bool = True,
+    ) -> None:
+        from sparsefit.run import RunState
+
+        self.settings = settings
+        self.folder = Path(settings.output) if settings.output else new_run_folder("train")
+        if not resume and (self.folder / "state.json").is_file():
+            raise SparsefitError(
+                "the run folder already holds a run", file=self.folder,
+                hint=f"resume it with --resume {self.folder}, or pick another --output",
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_settings(settings, self.folder / "config.yaml")
+        write_json(self.folder / "run.json", {"catalog": str(Path(catalog_path).resolve()),
+                                              "judgments": str(Path(judgments_path).resolve())})
+        self.state = RunState(self.folder)
+        self.show_progress = show_progress
+        self.timings: dict[str, float] = _read_optional(self.folder / "timings.json")
+        started = time.perf_counter()
+        self.inputs = load_inputs(catalog_path, judgments_path, settings, self.folder)
+        self._time("load", started)
+        self.state.mark("inputs")
+        write_json(self.folder / "inputs.json", describe_inputs(self.inputs))
+        self.train = self.inputs.judgments.subset(set(self.inputs.split.train))
+        self.test = self.inputs.judgments.subset(set(self.inputs.split.test))
+        self.positive_gain = (
+            settings.positive_min_gain if settings.positive_min_gain is not None else default_positive_gain(self.inputs.judgments)
+        )
+        self.encoder: Encoder | None = None
+
+    # -- the stages ---------------------------------------------------------------------------
+    def fit(self) -> Path:
+        """Baselines, then every round: train, index, evaluate, mine for the next; returns the run folder."""
+        self.baselines()
+        for round_no in range(self.settings.rounds):
+            self._round(round_no)
+        return self.folder
+
+    def baselines(self) -> None:
+        """BM25 and the untuned base model on the held-out queries (once per run)."""
+        if self.state.done("baselines"):
+            return
+        started = time.perf_counter()
+        systems = []
+        if self.settings.bm25:
+            systems.append(evaluate_bm25(self.inputs.catalog, self.test, retrieve_k=self.settings.retrieve_k))
+        base = self._load_base()
+        index, _ = self._index_for(base, self.folder / "baselines" / "catalog_vectors.npz")
+        with index:
+            systems.append(evaluate_encoder(base, index, self.test, name=f"base ({self.settings.base_model})",
+                                            retrieve_k=self.settings.retrieve_k, batch_size=self.settings.batch_size))
+        _save_systems(self.folder / "baselines", systems)
+        self._time("baselines", started)
+        self.state.mark("baselines")
+
+    def _round(self, n: int) -> None:
+        folder = self.folder / "rounds" / str(n)
+        if self.state.done(f"round-{n}/evaluate"):
+            return
+        if not self.state.done(f"round-{n}/train"):
+            rows = self._rows(n)
+            encoder = self._encoder_before(n)
+            started = time.perf_counter()
+            stats = self._train(encoder, rows, n)
+            encoder.save(folder / "model")
+            write_json(folder / "training.json", dataclasses.asdict(stats))
+            self._time(f"round {n} train", started)
+            self.state.mark(f"round-{n}/train")
+        encoder = self._encoder_after(n)
+        started = time.perf_counter()
+        index, _ = self._index_for(encoder, folder / "catalog_vectors.npz")
+        self._time(f"round {n} index", started)
+        with index:
+            started = time.perf_counter()
+            result = evaluate_encoder(encoder, index, self.test, name=f"round {n}", retrieve_k=self.settings.retrieve_k,
+                                      batch_size=self.settings.batch_size)
+            _save_systems(folder, [result])
+            self._time(f"round {n} evaluate", started)
+        self.state.mark(f"round-{n}/evaluate")
+
+    def _rows(self, n: int) -> list[dict[str, str]]:
+        """Training rows for round ``n``: pairs in round 0; pairs plus mined negatives after."""
+        pairs = self._pairs()
+        if n == 0:
+            return [{"query": self.train.query_text(k), "positive": self._text(p)} for k, p in pairs]
+        negatives_file = self.folder / "rounds" / str(n) / "negatives.json"
+        if not negatives_file.is_file():
+            started = time.perf_counter()
+            negatives = self._mine(n)
+            write_json(negatives_file, negatives)
+            self._time(f"round {n} mine", started)
+        negatives = read_json(negatives_file)["negatives"]
+        rows, seen = [], {}
+        for key, pid in pairs:
+            i = seen.get(key, 0)
+            seen[key] = i + 1
+            row = {"query": self.train.query_text(key), "positive": self._text(pid)}
+            for j, neg in enumerate(negatives[key][i]):
+                row[f"negative_{j + 1}"] = self._text(neg)
+            rows.append(row)
+        return rows
+
+    def _mine(self, n: int) -> dict:
+        from sparsefit.mining import MiningOptions, mine_negatives
+
+        encoder = self._encoder_after(n - 1)
+        index, vectors = self._index_for(encoder, self.folder / "rounds" / str(n - 1) / "catalog_vectors.npz")
+        positives: dict[str, list[str]] = {}
+        for key, pid in self._pairs():
+            positives.setdefault(key, []).append(pid)
+        excluded: dict[str, list[str]] = {}
+        for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist()):
+            if gain >= self.train.scheme.relevant_threshold or gain >= self.positive_gain:
+                excluded.setdefault(key, []).append(pid)
+        options = MiningOptions(
+            negatives=self.settings.negatives, top_k=self.settings.mining_top_k, strategy=self.settings.mining_strategy,
+            false_negative_fraction=self.settings.false_negative_fraction, seed=self.settings.seed + n,
+        )
+        with index:
+            negatives, stats = mine_negatives(
+                encoder, index, {k: self.train.query_text(k) for k in positives}, positives, excluded,
+                vectors, self.inputs.catalog, options,
+                batch_size=self.settings.batch_size,
+            )
+        write_json(self.folder / "rounds" / str(n) / "mining.json", stats.as_dict())
+        return {"negatives": negatives}
+
+    def _train(self, encoder: Encoder, rows: list[dict[str, str]], n: int):
+        from sparsefit.training import TrainingOptions, steps_for, train_round
+
+        s = self.settings
+        options = TrainingOptions(
+            batch_size=s.train_batch_size, learning_rate=s.learning_rate, static_learning_rate=s.static_learning_rate,
+            epochs=s.epochs, query_regularizer_weight=s.query_regularizer_weight,
+            document_regularizer_weight=s.document_regularizer_weight, max_seq_length=s.train_max_seq_length,
+            seed=s.seed + n,
+        )
+        total = steps_for(len(rows), min(s.train_batch_size, len(rows)), s.epochs)
+        with progress_bar(f"round {n}: training on {len(rows):,} rows", total, enabled=self.show_progress) as advance:
+            stats = train_round(encoder, rows, options, self.folder / "rounds" / str(n) / "trainer",
+                                on_step=lambda step, _total, _loss: advance(1))
+        encoder.model.max_seq_length = s.max_seq_length
+        return stats
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _pairs(self) -> list[tuple[str, str]]:
+        """(query key, positive product id) for every training judgment at or above the positive gain."""
+        return [
+            (key, pid)
+            for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist())
+            if gain >= self.positive_gain - 1e-9
+        ]
+
+    def _text(self, product_id: str) -> str:
+        catalog = self.inputs.catalog
+        return catalog.texts[catalog.position(product_id)]
+
+    def _load_base(self) -> Encoder:
+        return load_encoder(self.settings.base_model, architecture=self.settings.architecture,
+                            max_seq_length=self.settings.max_seq_length)
+
+    def _encoder_before(self, n: int) -> Encoder:
+        return self._load_base() if n == 0 else self._encoder_after(n - 1)
+
+    def _encoder_after(self, n: int) -> Encoder:
+        folder = self.folder / "rounds" / str(n) / "model"
+        if self.encoder is None or getattr(self.encoder, "_round", None) != n:
+            self.encoder = load_encoder(str(folder), max_seq_length=self.settings.max_seq_length)
+            self.encoder._round = n
+        return self.encoder
+
+    def _index_for(self, encoder: Encoder, vectors_file: Path):
+        """The catalog index for ``encoder``: reopened when complete for this very model, else rebuilt."""
+        from sparsefit.evaluation.evaluate import build_index
+
+        wanted = {"model": encoder.fingerprint(), "catalog": self.inputs.catalog.fingerprint(), "complete": True}
+        index = self._open_index()
+        if vectors_file.is_file() and all(index.get_metadata().get(k) == v for k, v in wanted.items()):
+            return index, sp.load_npz(vectors_file).tocsr()
+        index.close()
+        index, vectors = build_index(
+            encoder, self.inputs.catalog, path=None if self.settings.qdrant_url else self.folder / "index",
+            url=self.settings.qdrant_url, api_key=_secret(self.settings), collection=self.settings.collection,
+            batch_size=self.settings.batch_size, show_progress=self.show_progress,
+        )
+        _save_vectors(vectors_file, vectors)
+        index.set_metadata({**wanted, "model_name": encoder.name})
+        return index, vectors
+
+    def _open_index(self):
+        if self.settings.qdrant_url:
+            return open_index(url=self.settings.qdrant_url, api_key=_secret(self.settings), collection=self.settings.collection)
+        return open_index(path=self.folder / "index")
+
+    def _time(self, stage: str, started: float) -> None:
+        self.timings[stage] = round(time.perf_counter() - started, 2)
+        write_json(self.folder / "timings.json", self.timings)
+
+    # -- results ------------------------------------------------------------------------------
+    def report(self) -> Report:
+        """Baselines and every finished round on the same held-out queries."""
+        systems = _load_systems(self.folder / "baselines")
+        for n in range(self.settings.rounds):
+            if self.state.done(f"round-{n}/evaluate"):
+                systems += _load_systems(self.folder / "rounds" / str(n))
+        return make_report(systems, self.test, len(self.inputs.catalog))
+
+    def export(self) -> Path:
+        """Copy the last round's model to ``model/``, write report.json and the model card; returns the model folder."""
+        import shutil
+
+        last = max(n for n in range(self.settings.rounds) if self.state.done(f"round-{n}/evaluate"))
+        target = self.folder / "model"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(self.folder / "rounds" / str(last) / "model", target)
+        report = self.report()
+        report.save(self.folder)
+        write_atomic(self.folder / "README.md", model_card(report, self.settings, self.timings, self.inputs))
+        self.state.mark("export")
+        return target
+
+
+def resume_trainer(folder: str | Path, *, show_progress: bool = True) -> Trainer:
+    """A Trainer for an existing run folder, with the settings and input files it was started with."""
+    from sparsefit.config import load_settings
+
+    folder = Path(folder)
+    if not (folder / "run.json").is_file() or not (folder / "config.yaml").is_file():
+        raise SparsefitError("not a sparsefit training run (no run.json/config.yaml)", file=folder,
+                             hint="pass the folder that `sparsefit train` printed")
+    paths = read_json(folder / "run.json")
+    settings = load_settings(folder / "config.yaml", output=folder)
+    return Trainer(paths["catalog"], paths["judgments"], settings, resume=True, show_progress=show_progress)
+
+
+def finetune(
+    catalog: str | Path, judgments: str | Path, settings: Settings | None = None, *, resume: bool = False,
+    show_progress: bool = True, **overrides,
+) -> Path:
+    """Fine-tune on ``catalog`` with ``judgments``; returns the run folder (model in ``<run>/model``).
+
+    Example:
+        >>> run = finetune("examples/catalog.csv", "examples/judgments.csv", rounds=2)   # doctest: +SKIP
+    """
+    from sparsefit.config import load_settings
+
+    settings = settings or load_settings(**overrides)
+    trainer = Trainer(catalog, judgments, settings, resume=resume, show_progress=show_progress)
+    trainer.fit()
+    trainer.export()
+    return trainer.folder
+
+
+def model_card(report: Report, settings: Settings, timings: dict[str, float], inputs: Inputs) -> str:
+    """The run's README.md: what was trained on what, and the held-out table per round."""
+    base_ndcg = report.baseline.mean["ndcg@10"]
+    lines = [
+        f"# sparsefit model: {settings.base_model} fine-tuned on {inputs.catalog.source.name}",
+        "",
+        f"- Base model: `{settings.base_model}` ({settings.architecture}); {settings.rounds} rounds "
+        f"(round 0 in-batch negatives, later rounds {settings.negatives} mined negative(s) per row, strategy "
+        f"{settings.mining_strategy}).",
+        f"- Catalog: {len(inputs.catalog):,} products; judgments: {len(inputs.judgments):,} of "
+        f"{len(inputs.judgments.keys()):,} queries ({inputs.judgments.scheme.describe()}).",
+        f"- Held out: {len(inputs.split.test):,} queries (seed {inputs.split.seed}); no test query was trained on.",
+        "- Load it with `SparseEncoder(\"model\")` (sentence-transformers) or `sparsefit.load_encoder(\"model\")`.",
+        "",
+        "| system | nDCG@10 | MRR@10 | R@10 | R@100 | P@10 | nDCG@10 vs BM25 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in report.systems:
+        m = s.mean
+        ratio = m["ndcg@10"] / base_ndcg if base_ndcg else float("nan")
+        lines.append(f"| {s.name} | {m['ndcg@10']:.4f} | {m['mrr@10']:.4f} | {m['recall@10']:.4f} | "
+                     f"{m['recall@100']:.4f} | {m['p@10']:.4f} | {ratio:.3f}× |")
+    lines += ["", "Wall time per stage (seconds): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), ""]
+    return "\n".join(lines)
+
+
+def _secret(settings: Settings) -> str | None:
+    return settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+
+
+def _read_optional(path: Path) -> dict:
+    return read_json(path) if path.is_file() else {}
+
+
+def _save_vectors(path: Path, vectors) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    sp.save_npz(temporary, vectors)
+    os.replace(temporary, path)
+
+
+def _save_systems(folder: Path, systems: list[SystemResult]) -> None:
+    write_json(folder / "metrics.json", [
+        {"name": s.name, "kind": s.kind, "mean": s.mean, "seconds": s.seconds, "per_query": s.per_query,
+         "run": {k: [[d, sc] for d, sc in v[:100]] for k, v in s.run.items()}}
+        for s in systems
+    ])
+
+
+def _load_systems(folder: Path) -> list[SystemResult]:
+    return [
+        SystemResult(name=d["name"], kind=d["kind"], per_query=d["per_query"], mean=d["mean"], seconds=d["seconds"],
+                     run={k: [(doc, score) for doc, score in v] for k, v in d["run"].items()})
+        for d in read_json(folder / "metrics.json")
+    ]

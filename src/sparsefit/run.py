@@ -63,3 +63,27 @@ def new_run_folder(kind: str, root: Path = Path("runs")) -> Path:
         suffix += 1
         folder = root / f"{kind}-{stamp}-{suffix}"
     return folder
+
+
+class RunState:
+    """The finished stages of a run folder, kept in state.json and written atomically after each stage.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> state = RunState(pathlib.Path(tempfile.mkdtemp()))
+        >>> state.mark("round-0/train"); state.done("round-0/train")
+        True
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.path = self.folder / "state.json"
+        self.stages: list[str] = read_json(self.path).get("done", []) if self.path.is_file() else []
+
+    def done(self, stage: str) -> bool:
+        return stage in self.stages
+
+    def mark(self, stage: str) -> None:
+        if stage not in self.stages:
+            self.stages.append(stage)
+        write_json(self.path, {"done": self.stages})

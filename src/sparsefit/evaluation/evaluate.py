@@ -18,6 +18,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
+
 from sparsefit.data import Catalog, Judgments, Split
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.bm25 import BM25Baseline
@@ -52,23 +55,11 @@ def evaluate(
     Without ``index_root`` or ``qdrant_url`` the Edge indexes live in a temporary folder.
     """
     test = judgments.subset(set(split.test))
-    keys = test.keys()
-    if not keys:
+    if not test.keys():
         raise SparsefitError("the split has no test queries", hint="lower --test-fraction's complement or pass --test-judgments")
-    queries = [test.query_text(key) for key in keys]
-    qrels = test.qrels()
-    threshold = judgments.scheme.relevant_threshold
     systems: list[SystemResult] = []
-
     if bm25:
-        started = time.perf_counter()
-        baseline = BM25Baseline(catalog.texts, catalog.ids)
-        indexed = time.perf_counter()
-        ranked = baseline.search(queries, k=retrieve_k)
-        searched = time.perf_counter()
-        run = dict(zip(keys, ranked))
-        systems.append(_result("bm25", "bm25", qrels, run, threshold, {"index": indexed - started, "search": searched - indexed}))
-
+        systems.append(evaluate_bm25(catalog, test, retrieve_k=retrieve_k))
     temporary = None
     if index_root is None and qdrant_url is None:
         import tempfile
@@ -85,26 +76,59 @@ def evaluate(
                 encoder, catalog, index_root=index_root, url=qdrant_url, api_key=qdrant_api_key,
                 collection=collection, batch_size=batch_size, show_progress=show_progress, seconds=seconds,
             ) as index:
-                started = time.perf_counter()
-                vectors = encoder.encode_queries(queries, batch_size=batch_size)
-                hits = index.search_batch(vectors, limit=retrieve_k)
-                seconds["search"] = time.perf_counter() - started
-            run = {key: [(hit.product_id, hit.score) for hit in row] for key, row in zip(keys, hits)}
-            systems.append(_result(encoder.name, "encoder", qrels, run, threshold, seconds))
+                systems.append(evaluate_encoder(encoder, index, test, retrieve_k=retrieve_k, batch_size=batch_size,
+                                                seconds=seconds))
     finally:
         if temporary is not None:
             temporary.cleanup()
+    return make_report(systems, test, len(catalog))
+
+
+def make_report(systems: list[SystemResult], test: Judgments, catalog_size: int) -> Report:
+    """A :class:`Report` of ``systems`` scored on the queries of ``test``."""
     return Report(
         systems=systems,
-        queries={key: text for key, text in zip(keys, queries)},
-        catalog_size=len(catalog),
-        scheme=judgments.scheme.describe(),
-        relevant_threshold=threshold,
+        queries={key: test.query_text(key) for key in test.keys()},
+        catalog_size=catalog_size,
+        scheme=test.scheme.describe(),
+        relevant_threshold=test.scheme.relevant_threshold,
     )
 
 
-def _result(name, kind, qrels, run, threshold, seconds) -> SystemResult:
-    per_query = per_query_metrics(qrels, run, relevant_threshold=threshold)
+def evaluate_bm25(catalog: Catalog, test: Judgments, *, retrieve_k: int = 100) -> SystemResult:
+    """BM25 (bm25s) over the whole catalog on the queries of ``test``."""
+    keys = test.keys()
+    started = time.perf_counter()
+    baseline = BM25Baseline(catalog.texts, catalog.ids)
+    indexed = time.perf_counter()
+    ranked = baseline.search([test.query_text(k) for k in keys], k=retrieve_k)
+    seconds = {"index": indexed - started, "search": time.perf_counter() - indexed}
+    return _result("bm25", "bm25", test, dict(zip(keys, ranked)), seconds)
+
+
+def evaluate_encoder(
+    encoder: Encoder,
+    index: SparseIndex,
+    test: Judgments,
+    *,
+    name: str | None = None,
+    retrieve_k: int = 100,
+    batch_size: int = 64,
+    seconds: dict[str, float] | None = None,
+) -> SystemResult:
+    """Search ``index`` (the catalog encoded by ``encoder``) with the queries of ``test`` and score."""
+    keys = test.keys()
+    seconds = dict(seconds or {})
+    started = time.perf_counter()
+    vectors = encoder.encode_queries([test.query_text(k) for k in keys], batch_size=batch_size)
+    hits = index.search_batch(vectors, limit=retrieve_k)
+    seconds["search"] = time.perf_counter() - started
+    run = {key: [(hit.product_id, hit.score) for hit in row] for key, row in zip(keys, hits)}
+    return _result(name or encoder.name, "encoder", test, run, seconds)
+
+
+def _result(name: str, kind: str, test: Judgments, run: dict, seconds: dict[str, float]) -> SystemResult:
+    per_query = per_query_metrics(test.qrels(), run, relevant_threshold=test.scheme.relevant_threshold)
     return SystemResult(name=name, kind=kind, per_query=per_query, mean=mean_metrics(per_query), seconds=seconds, run=run)
 
 
@@ -137,7 +161,7 @@ def _catalog_index(
         seconds["encode"] = seconds["index"] = 0.0
         return index
     index.close()
-    index = build_index(encoder, catalog, url=url, api_key=api_key, path=None if url else Path(index_root) / name,
+    index, _ = build_index(encoder, catalog, url=url, api_key=api_key, path=None if url else Path(index_root) / name,
                         collection=f"{collection}-{name}", batch_size=batch_size, show_progress=show_progress,
                         seconds=seconds)
     index.set_metadata({**wanted, "complete": True, "model_name": encoder.name})
@@ -156,16 +180,21 @@ def build_index(
     chunk: int = 4096,
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
-) -> SparseIndex:
-    """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists)."""
+) -> tuple[SparseIndex, sp.csr_matrix]:
+    """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists).
+
+    Returns the open index and the catalog's vectors (row i is ``catalog.ids[i]``).
+    """
     seconds = seconds if seconds is not None else {}
     index = open_index(path=path, url=url, api_key=api_key, collection=collection, recreate=True)
     encode_time = upsert_time = 0.0
+    parts: list[sp.csr_matrix] = []
     with progress_bar(f"indexing {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:
         for start in range(0, len(catalog), chunk):
             stop = min(start + chunk, len(catalog))
             began = time.perf_counter()
             vectors = encoder.encode_documents(catalog.texts[start:stop], batch_size=batch_size)
+            parts.append(vectors)
             encoded = time.perf_counter()
             payloads = [catalog.payload_of(i) for i in range(start, stop)]
             index.upsert(catalog.ids[start:stop], vectors, payloads)
@@ -174,4 +203,4 @@ def build_index(
             advance(stop - start)
     seconds["encode"] = encode_time
     seconds["index"] = upsert_time
-    return index
+    return index, sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, encoder.vocab_size), dtype=np.float32)

@@ -155,7 +155,8 @@ class Encoder:
     def save(self, path: str | Path) -> Path:
         """Save as a sentence-transformers SparseEncoder folder (loads with ``SparseEncoder(path)``)."""
         path = Path(path)
-        self.model.save(str(path))
+        with _quiet_transformers():
+            self.model.save(str(path))
         (path / "sparsefit.json").write_text(json.dumps({"name": self.name, "architecture": self.architecture}))
         return path
 

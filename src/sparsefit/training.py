@@ -1,0 +1,189 @@
+"""One round of training with sentence-transformers: SpladeLoss over SparseMultipleNegativesRankingLoss.
+
+In-batch negatives over the whole batch (plus any mined hard negatives in the rows), separate FLOPS
+regulariser weights for queries and documents, and a no-duplicates batch sampler so that a query or
+product never appears twice in a batch (it would be a false in-batch negative).
+
+Example:
+    >>> rows = [{"query": "drill", "positive": "cordless drill 20v"},
+    ...         {"query": "hose", "positive": "garden hose 50 ft"}]
+    >>> stats = train_round(encoder, rows, TrainingOptions(batch_size=2), Path("out"))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import PrinterCallback, TrainerCallback
+
+from sparsefit.errors import SparsefitError
+from sparsefit.models import Encoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingOptions:
+    """The knobs of one round (filled from :class:`sparsefit.config.Settings`)."""
+
+    batch_size: int = 64
+    learning_rate: float = 2e-4
+    static_learning_rate: float = 1e-3  # inference-free SPLADE: the static query weights
+    epochs: float = 1.0
+    warmup_ratio: float = 0.1
+    query_regularizer_weight: float = 5e-5
+    document_regularizer_weight: float = 3e-5
+    max_seq_length: int = 64
+    seed: int = 13
+
+
+@dataclass
+class RoundStats:
+    """What a round of training did, saved as rounds/<n>/training.json."""
+
+    rows: int
+    negatives_per_row: int
+    steps: int
+    seconds: float
+    losses: list[dict] = field(default_factory=list)  # {"step", "loss", "learning_rate"}
+
+
+def train_round(
+    encoder: Encoder,
+    rows: Sequence[dict[str, str]],
+    options: TrainingOptions,
+    workdir: Path,
+    *,
+    on_step: Callable[[int, int, float | None], None] | None = None,
+) -> RoundStats:
+    """Train ``encoder`` in place on ``rows`` ({"query", "positive", "negative_1", ...}); returns stats.
+
+    ``on_step(step, total_steps, loss)`` is called after every optimiser step (for progress bars).
+    """
+    import time
+
+    from datasets import Dataset
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.sparse_encoder import SparseEncoderTrainer, SparseEncoderTrainingArguments
+    from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
+
+    columns = _columns(rows)
+    if len(rows) < 2:
+        raise SparsefitError("training needs at least 2 (query, positive) rows", hint="add judged queries or lower the positive threshold")
+    batch_size = min(options.batch_size, len(rows))
+    dataset = Dataset.from_dict({c: [row[c] for row in rows] for c in columns})
+    model = encoder.model
+    _set_max_length(model, options.max_seq_length)
+    loss = SpladeLoss(
+        model,
+        loss=SparseMultipleNegativesRankingLoss(model),
+        document_regularizer_weight=options.document_regularizer_weight,
+        query_regularizer_weight=None if encoder.architecture == "inference-free" else options.query_regularizer_weight,
+    )
+    extra = {}
+    if encoder.architecture == "inference-free":
+        extra["router_mapping"] = {c: ("query" if c == "query" else "document") for c in columns}
+        extra["learning_rate_mapping"] = {r"SparseStaticEmbedding\.*": options.static_learning_rate}
+    args = SparseEncoderTrainingArguments(
+        output_dir=str(workdir),
+        num_train_epochs=options.epochs,
+        per_device_train_batch_size=batch_size,
+        learning_rate=options.learning_rate,
+        warmup_steps=options.warmup_ratio,  # a float below 1 is a ratio in transformers v5
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        seed=options.seed,
+        data_seed=options.seed,
+        save_strategy="no",
+        logging_steps=10,
+        report_to="none",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        **extra,
+    )
+    recorder = _Recorder(on_step)
+    with _quiet():
+        trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[recorder])
+        trainer.remove_callback(PrinterCallback)  # we report progress and losses ourselves
+        started = time.perf_counter()
+        trainer.train()
+    model.eval()
+    return RoundStats(
+        rows=len(rows),
+        negatives_per_row=len(columns) - 2,
+        steps=int(trainer.state.global_step),
+        seconds=time.perf_counter() - started,
+        losses=recorder.losses,
+    )
+
+
+class _quiet:
+    """Silence library chatter (deprecation notes, tqdm bars, info logs) while training."""
+
+    def __enter__(self):
+        from transformers.utils import logging as hf_logging
+
+        self._env = {k: os.environ.get(k) for k in ("TQDM_DISABLE", "TOKENIZERS_PARALLELISM")}
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self._st_level = logging.getLogger("sentence_transformers").level
+        logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+        self._hf_level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+
+    def __exit__(self, *exc):
+        from transformers.utils import logging as hf_logging
+
+        for key, value in self._env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        logging.getLogger("sentence_transformers").setLevel(self._st_level)
+        hf_logging.set_verbosity(self._hf_level)
+
+
+def _columns(rows: Sequence[dict[str, str]]) -> list[str]:
+    if not rows:
+        raise SparsefitError("no training rows: no train query has a positive product", hint="check the judgments and --positive-min-gain")
+    columns = list(rows[0])
+    if columns[:2] != ["query", "positive"]:
+        raise ValueError(f"training rows must start with query, positive; got {columns}")
+    for row in rows:
+        if list(row) != columns:
+            raise ValueError(f"every training row needs the same columns {columns}; got {list(row)}")
+    return columns
+
+
+def _set_max_length(model, max_length: int) -> None:
+    for module in model.modules():
+        if hasattr(module, "max_seq_length") and hasattr(module, "auto_model"):
+            module.max_seq_length = max_length
+
+
+def steps_for(rows: int, batch_size: int, epochs: float) -> int:
+    """Optimiser steps a round will take (the no-duplicates sampler may drop a few)."""
+    return max(1, math.ceil(rows / max(1, batch_size) * epochs))
+
+
+class _Recorder(TrainerCallback):
+    """Collects the loss history and reports every step."""
+
+    def __init__(self, on_step) -> None:
+        self.on_step = on_step
+        self.losses: list[dict] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.losses.append({"step": state.global_step, "loss": float(logs["loss"]),
+                                "learning_rate": float(logs.get("learning_rate", 0.0))})
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.on_step:
+            last = self.losses[-1]["loss"] if self.losses else None
+            self.on_step(state.global_step, state.max_steps, last)
