@@ -30,3 +30,34 @@ def homedepot() -> Path:
     if not (HOMEDEPOT / "products.csv").is_file():
         pytest.skip(f"{HOMEDEPOT} is not present")
     return HOMEDEPOT
+
+
+def build_tiny_bert(folder: Path) -> Path:
+    """A tiny BERT (hidden 32, 2 layers) with a WordPiece vocabulary trained on the demo data, saved
+    as a plain BertModel folder: sparsefit gives it a lexical MLM head. Builds in about a second."""
+    import csv
+
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    texts = [" ".join(row.values()) for row in csv.DictReader((EXAMPLES / "catalog.csv").open(encoding="utf-8"))]
+    texts += [row["query"] for row in csv.DictReader((EXAMPLES / "judgments.csv").open(encoding="utf-8"))]
+    folder.mkdir(parents=True, exist_ok=True)
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(texts, vocab_size=3000, min_frequency=1)
+    tokenizer = BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                  cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", do_lower_case=True)
+    tokenizer.save_pretrained(str(folder))
+    import torch
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5)
+    BertModel(config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """Folder of a tiny BERT built in the test session (proves the pipeline runs, not quality)."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

@@ -1,0 +1,165 @@
+"""Training and mining on a tiny BERT built in the test session: behaviour, not retrieval quality."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from sparsefit.config import load_settings
+from sparsefit.data import load_catalog, load_judgments
+from sparsefit.evaluation.evaluate import build_index
+from sparsefit.mining import MiningOptions, mine_negatives
+from sparsefit.models import load_encoder
+from sparsefit.pipeline import Trainer, finetune, resume_trainer
+from sparsefit.training import TrainingOptions, train_round
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def demo():
+    catalog = load_catalog(EXAMPLES / "catalog.csv")
+    return catalog, load_judgments(EXAMPLES / "judgments.csv", catalog)
+
+
+@pytest.fixture(scope="module")
+def mined_setup(demo, tiny_model, tmp_path_factory):
+    catalog, judgments = demo
+    encoder = load_encoder(str(tiny_model))
+    index, vectors = build_index(encoder, catalog, path=tmp_path_factory.mktemp("idx") / "index", show_progress=False)
+    positives, excluded = {}, {}
+    for key, pid, gain in zip(judgments.query_keys, judgments.product_ids, judgments.gains.tolist()):
+        if gain >= 1.0:
+            positives.setdefault(key, []).append(pid)
+        if gain > 0:
+            excluded.setdefault(key, []).append(pid)
+    queries = {k: judgments.query_text(k) for k in positives}
+    yield encoder, index, vectors, queries, positives, excluded
+    index.close()
+
+
+@pytest.mark.parametrize("strategy", ["top", "mixed", "random"])
+def test_mined_negatives_never_include_positives_and_rows_are_equal(demo, mined_setup, strategy):
+    catalog, _ = demo
+    encoder, index, vectors, queries, positives, excluded = mined_setup
+    negatives, stats = mine_negatives(encoder, index, queries, positives, excluded, vectors, catalog,
+                                      MiningOptions(negatives=3, top_k=20, strategy=strategy, seed=1))
+    assert stats.returned_positives == 0
+    assert stats.rows == sum(len(v) for v in positives.values()) == sum(len(v) for v in negatives.values())
+    for key, rows in negatives.items():
+        banned = set(excluded.get(key, ())) | set(positives[key])
+        assert len(rows) == len(positives[key])
+        for row in rows:
+            assert len(row) == 3 and len(set(row)) == 3
+            assert not banned & set(row)
+            assert all(pid in catalog for pid in row)
+    assert stats.negatives == 3 * stats.rows
+
+
+def test_too_few_candidates_are_padded_and_counted(demo, mined_setup):
+    catalog, _ = demo
+    encoder, index, vectors, queries, positives, excluded = mined_setup
+    # A false-negative fraction near 0 drops every candidate: all negatives come from random padding.
+    negatives, stats = mine_negatives(encoder, index, queries, positives, excluded, vectors, catalog,
+                                      MiningOptions(negatives=2, top_k=5, false_negative_fraction=1e-9, seed=2))
+    assert stats.padded == 2 * stats.rows and stats.padded_rows == stats.rows
+    assert stats.dropped_false_negatives > 0
+    for key, rows in negatives.items():
+        assert all(len(row) == 2 and not set(row) & (set(excluded.get(key, ())) | set(positives[key])) for row in rows)
+
+
+def test_mining_is_deterministic_by_seed(demo, mined_setup):
+    catalog, _ = demo
+    args = (*mined_setup[:1], *mined_setup[1:2], mined_setup[3], mined_setup[4], mined_setup[5], mined_setup[2], catalog)
+    first, _ = mine_negatives(*args, MiningOptions(negatives=2, strategy="random", seed=5))
+    again, _ = mine_negatives(*args, MiningOptions(negatives=2, strategy="random", seed=5))
+    other, _ = mine_negatives(*args, MiningOptions(negatives=2, strategy="random", seed=6))
+    assert first == again and first != other
+
+
+def test_a_training_round_changes_the_model_and_it_reloads(tiny_model, tmp_path):
+    encoder = load_encoder(str(tiny_model))
+    before = encoder.fingerprint()
+    rows = [{"query": f"query {i}", "positive": f"product number {i}", "negative_1": f"other thing {i}"} for i in range(12)]
+    stats = train_round(encoder, rows, TrainingOptions(batch_size=4, learning_rate=1e-3), tmp_path / "work")
+    assert stats.steps == 3 and stats.negatives_per_row == 1
+    assert encoder.fingerprint() != before
+    encoder.save(tmp_path / "model")
+    again = load_encoder(str(tmp_path / "model"))
+    assert again.fingerprint() == encoder.fingerprint()
+    np.testing.assert_allclose(again.encode_queries(["query 3"]).toarray(), encoder.encode_queries(["query 3"]).toarray(), atol=1e-6)
+
+
+def _settings(tiny_model, out, **extra):
+    return load_settings(base_model=str(tiny_model), rounds=2, train_batch_size=16, learning_rate=1e-3,
+                         negatives=2, output=out, **extra)
+
+
+def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
+    run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judgments.csv", _settings(tiny_model, tmp_path / "run"),
+                   show_progress=False)
+    for name in ("config.yaml", "split.json", "state.json", "report.json", "README.md", "model/modules.json",
+                 "rounds/0/model/modules.json", "rounds/1/negatives.json", "rounds/1/mining.json", "rounds/1/metrics.json"):
+        assert (run / name).exists(), name
+    report = json.loads((run / "report.json").read_text())
+    assert [s["name"] for s in report["systems"]] == ["bm25", f"base ({tiny_model})", "round 0", "round 1"]
+    mining = json.loads((run / "rounds/1/mining.json").read_text())
+    assert mining["returned_positives"] == 0 and mining["negatives_per_row"] == 2
+    split = json.loads((run / "split.json").read_text())
+    negatives = json.loads((run / "rounds/1/negatives.json").read_text())["negatives"]
+    assert not set(negatives) & set(split["test"])  # no test query is trained on
+    # The exported model loads in plain sentence-transformers and searches the run's index.
+    from sentence_transformers import SparseEncoder
+
+    SparseEncoder(str(run / "model"), device="cpu")
+    result = subprocess.run([sys.executable, "-m", "sparsefit.cli", "search", str(run), "cordless drill", "--limit", "3"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("│ ") >= 3
+
+
+def test_a_second_train_into_the_same_folder_is_refused(tiny_model, tmp_path):
+    from sparsefit.errors import SparsefitError
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "state.json").write_text('{"done": []}')
+    with pytest.raises(SparsefitError, match="--resume"):
+        Trainer(EXAMPLES / "catalog.csv", EXAMPLES / "judgments.csv", _settings(tiny_model, tmp_path / "run"))
+
+
+def _final_metrics(run) -> list:
+    return [(s["name"], s["metrics"]) for s in json.loads((run / "report.json").read_text())["systems"]]
+
+
+def test_resume_after_sigkill_continues_from_the_last_finished_stage(tiny_model, tmp_path):
+    reference = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judgments.csv", _settings(tiny_model, tmp_path / "ref"),
+                         show_progress=False)
+    run = tmp_path / "killed"
+    command = [sys.executable, "-m", "sparsefit.cli", "train", str(EXAMPLES / "catalog.csv"), "--judgments",
+               str(EXAMPLES / "judgments.csv"), "--base-model", str(tiny_model), "--rounds", "2",
+               "--train-batch-size", "16", "--learning-rate", "1e-3", "--negatives", "2", "--output", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill -9 as soon as round 0 is trained
+        state = run / "state.json"
+        if state.is_file() and "round-0/train" in state.read_text():
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = json.loads((run / "state.json").read_text())["done"]
+    assert "round-0/train" in done and "export" not in done
+    trainer = resume_trainer(run, show_progress=False)
+    assert trainer.state.done("round-0/train")
+    trainer.fit()
+    trainer.export()
+    got, want = _final_metrics(run), _final_metrics(reference)
+    assert [n for n, _ in got] == [n for n, _ in want]
+    for (_, a), (_, b) in zip(got, want):
+        assert a == pytest.approx(b, abs=1e-6)
