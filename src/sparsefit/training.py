@@ -23,6 +23,7 @@ from transformers import PrinterCallback, TrainerCallback
 
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Encoder
+from sparsefit.models.fast import fast_training
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def train_round(
         trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[recorder])
         trainer.remove_callback(PrinterCallback)  # we report progress and losses ourselves
         started = time.perf_counter()
-        trainer.train()
+        with fast_training(model):
+            trainer.train()
     model.eval()
     return RoundStats(
         rows=len(rows),

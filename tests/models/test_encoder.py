@@ -122,3 +122,31 @@ def test_fast_path_gives_the_reference_vectors(architecture):
         top_fast = [t for t, _ in enc.decode(fast[row], 10)]
         top_ref = [t for t, _ in enc.decode(reference[row], 10)]
         assert top_fast == top_ref
+
+
+def test_fast_training_path_gives_the_reference_values_and_gradients():
+    import torch
+
+    from sparsefit.models.fast import fast_training
+
+    enc = load_encoder("splade-tiny")
+    model = enc.model
+    model.train()
+    for module in model.modules():  # no dropout, so both passes see the same network
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    weights = torch.linspace(0, 1, enc.vocab_size)
+
+    def forward_backward():
+        model.zero_grad()
+        out = model(model.tokenize(TEXTS))["sentence_embedding"]
+        (out * weights).sum().backward()
+        return out.detach(), model[0].auto_model.bert.embeddings.word_embeddings.weight.grad.clone()
+
+    reference, reference_grad = forward_backward()
+    with fast_training(model):
+        fast, fast_grad = forward_backward()
+    assert "forward" not in vars(model[0]) and "forward" not in vars(model[1])  # restored
+    assert torch.allclose(fast, reference, atol=1e-5)
+    assert torch.allclose(fast_grad, reference_grad, atol=1e-3, rtol=1e-4)
+    assert reference_grad.abs().max() > 1

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import types
 from collections.abc import Sequence
 
 import numpy as np
@@ -117,3 +118,59 @@ def _max_by_sequence(logits: torch.Tensor, lengths: list[int], out: torch.Tensor
         n, width = run - seq, lengths[seq]
         torch.amax(logits[tok : tok + n * width].view(n, width, -1), dim=1, out=out[seq:run])
         seq, tok = run, tok + n * width
+
+
+def splade_pool_unpadded(mlm, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Differentiable SPLADE max pooling that projects only real (non-padding) tokens onto the vocabulary.
+
+    Same values and gradients as sentence-transformers' padded path (max before log1p∘ReLU is exact
+    because the activation is monotonic), with less projection work and less memory kept for backward.
+    """
+    hidden = mlm.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    mask = attention_mask.bool()
+    tokens = mlm.cls.predictions.transform(hidden[mask])
+    decoder = mlm.cls.predictions.decoder
+    bias = decoder.bias if decoder.bias is not None else mlm.cls.predictions.bias
+    logits = torch.nn.functional.linear(tokens, decoder.weight, bias)
+    pooled = torch.segment_reduce(logits, "max", lengths=mask.sum(dim=1), axis=0)
+    return torch.log1p(torch.relu(pooled))
+
+
+class fast_training:
+    """Context manager: while active, SPLADE modules of ``model`` use :func:`splade_pool_unpadded`.
+
+    Only the modules' ``forward`` is overridden on the instances for the duration (then removed), so
+    parameters, state dict and the saved form are untouched.
+    """
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.patched: list[torch.nn.Module] = []
+
+    def __enter__(self):
+        for transformer, pooling in _splade_module_lists(self.model):
+            transformer.forward = types.MethodType(_fast_transformer_forward, transformer)
+            pooling.forward = types.MethodType(_pass_through, pooling)
+            self.patched += [transformer, pooling]
+        return self
+
+    def __exit__(self, *exc):
+        for module in self.patched:
+            del module.forward
+        self.patched.clear()
+
+
+def _splade_module_lists(model) -> list[list]:
+    modules = list(model)
+    if len(modules) == 1 and hasattr(modules[0], "sub_modules"):
+        return [list(m) for m in modules[0].sub_modules.values() if FastSplade.supports(list(m))]
+    return [modules] if FastSplade.supports(modules) else []
+
+
+def _fast_transformer_forward(self, features, **kwargs):
+    features["sentence_embedding"] = splade_pool_unpadded(self.auto_model, features["input_ids"], features["attention_mask"])
+    return features
+
+
+def _pass_through(self, features, **kwargs):
+    return features
