@@ -163,3 +163,16 @@ def test_resume_after_sigkill_continues_from_the_last_finished_stage(tiny_model,
     assert [n for n, _ in got] == [n for n, _ in want]
     for (_, a), (_, b) in zip(got, want):
         assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_inference_free_trains_its_static_query_weights_with_their_own_rate(tiny_model, tmp_path):
+    encoder = load_encoder(str(tiny_model), architecture="inference-free")
+    static = next(m for m in encoder.model.modules() if type(m).__name__ == "SparseStaticEmbedding")
+    before_static = static.weight.detach().clone()
+    before_query = encoder.encode_queries(["cordless drill"])
+    rows = [{"query": f"cordless drill {i}", "positive": f"drill driver kit {i}"} for i in range(16)]
+    train_round(encoder, rows, TrainingOptions(batch_size=4, learning_rate=1e-4, static_learning_rate=0.5), tmp_path)
+    assert not np.allclose(static.weight.detach().numpy(), before_static.numpy())
+    after_query = encoder.encode_queries(["cordless drill"])
+    assert sorted(after_query.indices) == sorted(before_query.indices)  # still only the query's own tokens
+    assert not np.allclose(after_query.data, before_query.data)

@@ -28,6 +28,8 @@ _EXPORTS = {
     "Encoder": "sparsefit.models",
     "load_encoder": "sparsefit.models",
     "open_index": "sparsefit.index",
+    "finetune": "sparsefit.pipeline",
+    "Trainer": "sparsefit.pipeline",
     "evaluate": "sparsefit.evaluation.evaluate",
     "Report": "sparsefit.evaluation.report",
     "Settings": "sparsefit.config",

@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -62,13 +64,37 @@ def _parse_gains(pairs: list[str] | None) -> dict[str, float] | None:
     return gains
 
 
-def _data_overrides(**values) -> dict:
-    values["gains"] = _parse_gains(values.pop("gain", None))
-    values["label_scheme"] = values.pop("scheme", None)
-    return values
+DATA_OPTIONS: dict[str, object] = {
+    "config": ConfigOpt, "id_field": IdFieldOpt, "text_fields": TextFieldsOpt, "template": TemplateOpt,
+    "query_field": QueryFieldOpt, "judgment_id_field": JudgmentIdOpt, "label_field": LabelFieldOpt,
+    "scheme": SchemeOpt, "gain": GainOpt, "relevant_threshold": ThresholdOpt, "on_invalid": OnInvalidOpt,
+    "on_unknown_product": OnUnknownOpt, "on_conflict": OnConflictOpt, "encoding": EncodingOpt,
+}
+
+
+def with_data_options(command):
+    """Add the catalog/judgment reading options to ``command``; it receives them as ``config`` and ``data``
+    (settings overrides: None means unset)."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name not in ("config", "data")]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+             for name, annotation in DATA_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        values = {name: kwargs.pop(name, None) for name in DATA_OPTIONS}
+        config = values.pop("config")
+        values["gains"] = _parse_gains(values.pop("gain"))
+        values["label_scheme"] = values.pop("scheme")
+        return command(*args, config=config, data=values, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + extra)
+    wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **DATA_OPTIONS}
+    return wrapper
 
 
 @app.command()
+@with_data_options
 def evaluate(
     catalog: CatalogArg,
     judgments: JudgmentsOpt = None,
@@ -82,20 +108,8 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output folder (default runs/evaluate-<time>)")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (API key from SPARSEFIT_QDRANT_API_KEY); default: Qdrant Edge in-process")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
-    config: ConfigOpt = None,
-    id_field: IdFieldOpt = None,
-    text_fields: TextFieldsOpt = None,
-    template: TemplateOpt = None,
-    query_field: QueryFieldOpt = None,
-    judgment_id_field: JudgmentIdOpt = None,
-    label_field: LabelFieldOpt = None,
-    scheme: SchemeOpt = None,
-    gain: GainOpt = None,
-    relevant_threshold: ThresholdOpt = None,
-    on_invalid: OnInvalidOpt = None,
-    on_unknown_product: OnUnknownOpt = None,
-    on_conflict: OnConflictOpt = None,
-    encoding: EncodingOpt = None,
+    config: Optional[Path] = None,
+    data: Optional[dict] = None,
 ) -> None:
     """Evaluate BM25 and sparse encoders on held-out judged queries over the whole catalog."""
     from sparsefit.config import load_settings
@@ -107,13 +121,7 @@ def evaluate(
         config,
         models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
         split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
-        batch_size=batch_size,
-        **_data_overrides(
-            id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
-            judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
-            relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
-            on_conflict=on_conflict, encoding=encoding,
-        ),
+        batch_size=batch_size, **data,
     )
     started = time.perf_counter()
     report, folder, inputs = run_evaluation(catalog, judgments, settings)
@@ -123,6 +131,7 @@ def evaluate(
 
 
 @app.command()
+@with_data_options
 def train(
     catalog: Annotated[Optional[Path], typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")] = None,
     judgments: JudgmentsOpt = None,
@@ -140,20 +149,8 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="random seed (default 13)")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
-    config: ConfigOpt = None,
-    id_field: IdFieldOpt = None,
-    text_fields: TextFieldsOpt = None,
-    template: TemplateOpt = None,
-    query_field: QueryFieldOpt = None,
-    judgment_id_field: JudgmentIdOpt = None,
-    label_field: LabelFieldOpt = None,
-    scheme: SchemeOpt = None,
-    gain: GainOpt = None,
-    relevant_threshold: ThresholdOpt = None,
-    on_invalid: OnInvalidOpt = None,
-    on_unknown_product: OnUnknownOpt = None,
-    on_conflict: OnConflictOpt = None,
-    encoding: EncodingOpt = None,
+    config: Optional[Path] = None,
+    data: Optional[dict] = None,
 ) -> None:
     """Fine-tune a sparse encoder on the catalog: rounds of hard-negative mining through Qdrant and training."""
     from sparsefit.config import load_settings
@@ -172,12 +169,7 @@ def train(
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
             mining_strategy=mining_strategy, positive_min_gain=positive_min_gain, test_judgments=test_judgments,
             seed=seed, output=output, qdrant_url=qdrant_url,
-            **_data_overrides(
-                id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
-                judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
-                relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
-                on_conflict=on_conflict, encoding=encoding,
-            ),
+            **data,
         )
         trainer = Trainer(catalog, judgments, settings)
     _print_inputs(trainer.inputs)
@@ -226,39 +218,20 @@ def search(
 
 
 @app.command()
+@with_data_options
 def inspect(
     catalog: CatalogArg,
     judgments: JudgmentsOpt = None,
-    config: ConfigOpt = None,
-    id_field: IdFieldOpt = None,
-    text_fields: TextFieldsOpt = None,
-    template: TemplateOpt = None,
-    query_field: QueryFieldOpt = None,
-    judgment_id_field: JudgmentIdOpt = None,
-    label_field: LabelFieldOpt = None,
-    scheme: SchemeOpt = None,
-    gain: GainOpt = None,
-    relevant_threshold: ThresholdOpt = None,
-    on_invalid: OnInvalidOpt = None,
-    on_unknown_product: OnUnknownOpt = None,
-    on_conflict: OnConflictOpt = None,
-    encoding: EncodingOpt = None,
+    config: Optional[Path] = None,
+    data: Optional[dict] = None,
 ) -> None:
     """Show what sparsefit detects in a catalog (and judgments): columns, text, label scheme, counts."""
     from sparsefit.config import load_settings
     from sparsefit.data import load_catalog, load_judgments
+    from sparsefit.pipeline import catalog_options, judgments_options
 
-    settings = load_settings(
-        config,
-        **_data_overrides(
-            id_field=id_field, text_fields=text_fields, template=template, query_field=query_field,
-            judgment_id_field=judgment_id_field, label_field=label_field, scheme=scheme, gain=gain,
-            relevant_threshold=relevant_threshold, on_invalid=on_invalid, on_unknown_product=on_unknown_product,
-            on_conflict=on_conflict, encoding=encoding,
-        ),
-    )
-    loaded = load_catalog(catalog, id_field=settings.id_field, text_fields=settings.text_fields,
-                          template=settings.template, on_invalid=settings.on_invalid, encoding=settings.encoding)
+    settings = load_settings(config, **data)
+    loaded = load_catalog(catalog, **catalog_options(settings))
     console.print(f"[bold]{catalog}[/]: {len(loaded):,} products; id column [cyan]{loaded.id_field}[/]; "
                   f"text from {', '.join(loaded.text_fields)} with template {loaded.template!r}")
     if loaded.skipped:
@@ -266,13 +239,7 @@ def inspect(
     for i in range(min(3, len(loaded))):
         console.print(f"  {loaded.ids[i]}: {loaded.texts[i][:120]}")
     if judgments is not None:
-        j = load_judgments(
-            judgments, loaded, query_field=settings.query_field, id_field=settings.judgment_id_field,
-            label_field=settings.label_field, scheme=settings.label_scheme, gains=settings.gains,
-            relevant_threshold=settings.relevant_threshold, on_invalid=settings.on_invalid,
-            on_unknown_product=settings.on_unknown_product, on_conflict=settings.on_conflict,
-            encoding=settings.encoding,
-        )
+        j = load_judgments(judgments, loaded, **judgments_options(settings))
         _print_judgments(j)
 
 

@@ -45,15 +45,8 @@ class Inputs:
 def load_inputs(catalog_path: str | Path, judgments_path: str | Path, settings: Settings, folder: Path) -> Inputs:
     """Load the catalog and judgments with ``settings`` and decide (or reuse) the query split."""
     started = time.perf_counter()
-    catalog = load_catalog(
-        catalog_path, id_field=settings.id_field, text_fields=settings.text_fields, template=settings.template,
-        on_invalid=settings.on_invalid, encoding=settings.encoding,
-    )
-    judgment_options = dict(
-        query_field=settings.query_field, id_field=settings.judgment_id_field, label_field=settings.label_field,
-        scheme=settings.label_scheme, gains=settings.gains, relevant_threshold=settings.relevant_threshold,
-        on_invalid=settings.on_invalid, on_unknown_product=settings.on_unknown_product, on_conflict=settings.on_conflict, encoding=settings.encoding,
-    )
+    catalog = load_catalog(catalog_path, **catalog_options(settings))
+    judgment_options = judgments_options(settings)
     judgments = load_judgments(judgments_path, catalog, **judgment_options)
     test_judgments = None
     if settings.test_judgments is not None:
@@ -63,6 +56,22 @@ def load_inputs(catalog_path: str | Path, judgments_path: str | Path, settings: 
     loaded = time.perf_counter()
     split = _decide_split(judgments, test_judgments, settings, folder)
     return Inputs(catalog, judgments, split, test_judgments, {"load": loaded - started, "split": time.perf_counter() - loaded})
+
+
+def catalog_options(settings: Settings) -> dict:
+    """Keyword arguments of :func:`load_catalog` from the settings."""
+    return dict(id_field=settings.id_field, text_fields=settings.text_fields, template=settings.template,
+                on_invalid=settings.on_invalid, encoding=settings.encoding)
+
+
+def judgments_options(settings: Settings) -> dict:
+    """Keyword arguments of :func:`load_judgments` from the settings."""
+    return dict(
+        query_field=settings.query_field, id_field=settings.judgment_id_field, label_field=settings.label_field,
+        scheme=settings.label_scheme, gains=settings.gains, relevant_threshold=settings.relevant_threshold,
+        on_invalid=settings.on_invalid, on_unknown_product=settings.on_unknown_product,
+        on_conflict=settings.on_conflict, encoding=settings.encoding,
+    )
 
 
 def _decide_split(judgments: Judgments, test_judgments: Judgments | None, settings: Settings, folder: Path) -> Split:

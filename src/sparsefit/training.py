@@ -79,17 +79,19 @@ def train_round(
     batch_size = min(options.batch_size, len(rows))
     dataset = Dataset.from_dict({c: [row[c] for row in rows] for c in columns})
     model = encoder.model
+    inference_free = encoder.architecture == "inference-free"
     _set_max_length(model, options.max_seq_length)
     loss = SpladeLoss(
         model,
         loss=SparseMultipleNegativesRankingLoss(model),
         document_regularizer_weight=options.document_regularizer_weight,
-        query_regularizer_weight=None if encoder.architecture == "inference-free" else options.query_regularizer_weight,
+        query_regularizer_weight=None if inference_free else options.query_regularizer_weight,
+        use_document_regularizer_only=inference_free,  # static query weights need no FLOPS term
     )
     extra = {}
-    if encoder.architecture == "inference-free":
+    if inference_free:
         extra["router_mapping"] = {c: ("query" if c == "query" else "document") for c in columns}
-        extra["learning_rate_mapping"] = {r"SparseStaticEmbedding\.*": options.static_learning_rate}
+        extra["learning_rate_mapping"] = {r"sub_modules\.query\.": options.static_learning_rate}  # the static query route
     args = SparseEncoderTrainingArguments(
         output_dir=str(workdir),
         num_train_epochs=options.epochs,
@@ -108,6 +110,8 @@ def train_round(
         **extra,
     )
     recorder = _Recorder(on_step)
+    if not model.model_card_data.widget:  # else the card computes examples behind a stray tqdm bar
+        model.model_card_data.widget = [{"text": row["query"]} for row in rows[:3]]
     with _quiet():
         trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[recorder])
         trainer.remove_callback(PrinterCallback)  # we report progress and losses ourselves
@@ -130,8 +134,7 @@ class _quiet:
     def __enter__(self):
         from transformers.utils import logging as hf_logging
 
-        self._env = {k: os.environ.get(k) for k in ("TQDM_DISABLE", "TOKENIZERS_PARALLELISM")}
-        os.environ["TQDM_DISABLE"] = "1"
+        self._env = {k: os.environ.get(k) for k in ("TOKENIZERS_PARALLELISM",)}
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self._st_level = logging.getLogger("sentence_transformers").level
         logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
