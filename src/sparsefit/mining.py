@@ -2,7 +2,8 @@
 
 For each training query: one batched search of the catalog index, top-k, with every known positive
 of the query excluded by an id filter in the search itself; candidates scoring at or above a
-fraction of the query's positive score are dropped as likely false negatives; negatives are then
+fraction of the query's best positive score are dropped as likely false negatives (unjudged
+products the model ranks level with or above every known positive are more often relevant than not); negatives are then
 sampled (``top``, ``mixed`` or ``random``), and every row is padded to the same number of negatives
 with random catalog products when mining finds too few (counted).
 
@@ -35,7 +36,7 @@ class MiningOptions:
     negatives: int = 1  # per training row
     top_k: int = 50  # candidates searched per query
     strategy: Strategy = "mixed"
-    false_negative_fraction: float = 0.95  # drop candidates scoring >= this × the query's lowest positive score
+    false_negative_fraction: float = 0.95  # drop candidates scoring >= this × the query's best positive score
     seed: int = 13
 
 
@@ -99,7 +100,7 @@ def mine_negatives(
         stats.candidates += len(candidates)
         stats.returned_positives += sum(1 for pid, _ in candidates if pid in banned)
         candidates = [(pid, s) for pid, s in candidates if pid not in banned]
-        floor = options.false_negative_fraction * _lowest_positive_score(query_vectors[row], positives[key], doc_vectors, catalog)
+        floor = options.false_negative_fraction * _best_positive_score(query_vectors[row], positives[key], doc_vectors, catalog)
         kept = [pid for pid, s in candidates if s < floor]
         stats.dropped_false_negatives += len(candidates) - len(kept)
         mined_total += len(kept)
@@ -120,10 +121,11 @@ def mine_negatives(
     return result, stats
 
 
-def _lowest_positive_score(query: sp.csr_matrix, positives: Sequence[str], doc_vectors: sp.csr_matrix, catalog: Catalog) -> float:
+def _best_positive_score(query: sp.csr_matrix, positives: Sequence[str], doc_vectors: sp.csr_matrix, catalog: Catalog) -> float:
+    """The query's highest score over its known positives with the current model."""
     rows = [catalog.position(pid) for pid in positives]
     scores = (doc_vectors[rows] @ query.T).toarray().ravel()
-    return float(scores.min()) if len(scores) else float("inf")
+    return float(scores.max()) if len(scores) else float("inf")
 
 
 def _sample(kept: list[str], n: int, strategy: Strategy, rng: np.random.Generator) -> list[str]:
