@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -71,6 +71,7 @@ def mine_negatives(
     options: MiningOptions,
     *,
     batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, list[list[str]]], MiningStats]:
     """Negatives for every (query, positive) row: ``{query_key: [[neg ids] per positive]}``.
 
@@ -90,7 +91,7 @@ def mine_negatives(
     stats = MiningStats(queries=len(keys), negatives_per_row=options.negatives)
     query_vectors = encoder.encode_queries([queries[k] for k in keys], batch_size=batch_size)
     filters = [Filter(exclude_ids=tuple(sorted(set(excluded.get(k, ())) | set(positives[k])))) for k in keys]
-    hits = index.search_batch(query_vectors, limit=options.top_k, filters=filters)
+    hits = index.search_batch(query_vectors, limit=options.top_k, filters=filters, progress=progress)
     rng = np.random.default_rng(options.seed)
     result: dict[str, list[list[str]]] = {}
     mined_total = 0

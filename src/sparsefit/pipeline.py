@@ -278,11 +278,11 @@ class Trainer:
             negatives=self.settings.negatives, top_k=self.settings.mining_top_k, strategy=self.settings.mining_strategy,
             false_negative_fraction=self.settings.false_negative_fraction, seed=self.settings.seed + n,
         )
-        with index:
+        with index, progress_bar(f"round {n}: mining {len(positives):,} queries", len(positives),
+                                 enabled=self.show_progress) as advance:
             negatives, stats = mine_negatives(
                 encoder, index, {k: self.train.query_text(k) for k in positives}, positives, excluded,
-                vectors, self.inputs.catalog, options,
-                batch_size=self.settings.batch_size,
+                vectors, self.inputs.catalog, options, batch_size=self.settings.batch_size, progress=advance,
             )
         write_json(self.folder / "rounds" / str(n) / "mining.json", stats.as_dict())
         return {"negatives": negatives}
