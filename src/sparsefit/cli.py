@@ -49,6 +49,13 @@ OnConflictOpt = Annotated[Optional[str], typer.Option(help="a query/product judg
 EncodingOpt = Annotated[Optional[str], typer.Option(help="file encoding, e.g. latin-1 (default: UTF-8)")]
 
 
+def _default(name: str) -> object:
+    """A setting's default, for help texts (flags default to None = "not given")."""
+    from sparsefit.config import Settings
+
+    return Settings.model_fields[name].default
+
+
 def _parse_gains(pairs: list[str] | None) -> dict[str, float] | None:
     if not pairs:
         return None
@@ -103,8 +110,8 @@ def evaluate(
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
     test_judgments: Annotated[Optional[Path], typer.Option(help="held-out judgments file instead of a random split")] = None,
     split: Annotated[Optional[Path], typer.Option("--split", help="reuse a saved split.json")] = None,
-    test_fraction: Annotated[Optional[float], typer.Option(help="share of queries held out (default 0.2)")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="random seed (default 13)")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help=f"share of queries held out (default {_default('test_fraction')})")] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output folder (default runs/evaluate-<time>)")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (API key from SPARSEFIT_QDRANT_API_KEY); default: Qdrant Edge in-process")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
@@ -138,15 +145,15 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage")] = None,
     base_model: Annotated[Optional[str], typer.Option(help="model to fine-tune (default splade-tiny)")] = None,
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
-    rounds: Annotated[Optional[int], typer.Option(help="training rounds (default 3)")] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="epochs per round")] = None,
-    train_batch_size: Annotated[Optional[int], typer.Option(help="rows per training batch")] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(help="learning rate")] = None,
-    negatives: Annotated[Optional[int], typer.Option(help="mined negatives per row")] = None,
-    mining_strategy: Annotated[Optional[str], typer.Option(help="top, mixed or random")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help=f"training rounds (default {_default('rounds')})")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help=f"epochs per round (default {_default('epochs')})")] = None,
+    train_batch_size: Annotated[Optional[int], typer.Option(help=f"rows per training batch (default {_default('train_batch_size')})")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help=f"learning rate (default {_default('learning_rate')})")] = None,
+    negatives: Annotated[Optional[int], typer.Option(help=f"mined negatives per row (default {_default('negatives')})")] = None,
+    mining_strategy: Annotated[Optional[str], typer.Option(help=f"top, mixed or random (default {_default('mining_strategy')})")] = None,
     positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a training positive")] = None,
     test_judgments: Annotated[Optional[Path], typer.Option(help="held-out judgments file instead of a random split")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="random seed (default 13)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
     config: Optional[Path] = None,

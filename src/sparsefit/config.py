@@ -64,10 +64,10 @@ class Settings(BaseSettings):
 
     # -- training ---------------------------------------------------------------------------
     base_model: str = Field("splade-tiny", description="model to fine-tune: alias, folder or hub id")
-    rounds: int = Field(3, ge=1, description="training rounds: round 0 uses in-batch negatives, later rounds mined ones")
-    epochs: float = Field(2.0, gt=0, description="epochs over the training pairs per round")
+    rounds: int = Field(4, ge=1, description="training rounds: round 0 uses in-batch negatives, later rounds mined ones")
+    epochs: float = Field(1.0, gt=0, description="epochs over the training pairs per round")
     train_batch_size: int = Field(64, ge=2, description="(query, positive) rows per training batch")
-    learning_rate: float = Field(4e-4, gt=0, description="learning rate of the transformer")
+    learning_rate: float = Field(2e-4, gt=0, description="learning rate of the transformer")
     static_learning_rate: float = Field(1e-3, gt=0, description="learning rate of inference-free SPLADE's static query weights")
     query_regularizer_weight: float = Field(5e-5, ge=0, description="FLOPS regulariser weight on queries")
     document_regularizer_weight: float = Field(3e-5, ge=0, description="FLOPS regulariser weight on documents")
