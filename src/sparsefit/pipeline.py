@@ -11,19 +11,15 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import scipy.sparse as sp
 
 from sparsefit.config import Settings, save_settings
 from sparsefit.data import Catalog, Judgments, Split, load_catalog, load_judgments, split_queries
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate, evaluate_bm25, evaluate_encoder, make_report
 from sparsefit.evaluation.report import Report, SystemResult
-from sparsefit.index import open_index
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.progress import progress_bar
 from sparsefit.run import new_run_folder, read_json, write_atomic, write_json
@@ -332,27 +328,14 @@ class Trainer:
         return self.encoder
 
     def _index_for(self, encoder: Encoder, vectors_file: Path):
-        """The catalog index for ``encoder``: reopened when complete for this very model, else rebuilt."""
-        from sparsefit.evaluation.evaluate import build_index
+        """The catalog index for ``encoder`` and the catalog's vectors (reopened when complete, else rebuilt)."""
+        from sparsefit.evaluation.evaluate import catalog_index
 
-        wanted = {"model": encoder.fingerprint(), "catalog": self.inputs.catalog.fingerprint(), "complete": True}
-        index = self._open_index()
-        if vectors_file.is_file() and all(index.get_metadata().get(k) == v for k, v in wanted.items()):
-            return index, sp.load_npz(vectors_file).tocsr()
-        index.close()
-        index, vectors = build_index(
+        return catalog_index(
             encoder, self.inputs.catalog, path=None if self.settings.qdrant_url else self.folder / "index",
             url=self.settings.qdrant_url, api_key=_secret(self.settings), collection=self.settings.collection,
-            batch_size=self.settings.batch_size, show_progress=self.show_progress,
+            batch_size=self.settings.batch_size, show_progress=self.show_progress, vectors_file=vectors_file,
         )
-        _save_vectors(vectors_file, vectors)
-        index.set_metadata({**wanted, "model_name": encoder.name})
-        return index, vectors
-
-    def _open_index(self):
-        if self.settings.qdrant_url:
-            return open_index(url=self.settings.qdrant_url, api_key=_secret(self.settings), collection=self.settings.collection)
-        return open_index(path=self.folder / "index")
 
     def _time(self, stage: str, started: float) -> None:
         self.timings[stage] = round(time.perf_counter() - started, 2)
@@ -446,13 +429,6 @@ def _secret(settings: Settings) -> str | None:
 
 def _read_optional(path: Path) -> dict:
     return read_json(path) if path.is_file() else {}
-
-
-def _save_vectors(path: Path, vectors) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
-    sp.save_npz(temporary, vectors)
-    os.replace(temporary, path)
 
 
 def _save_systems(folder: Path, systems: list[SystemResult]) -> None:

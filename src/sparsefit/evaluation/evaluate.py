@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -72,10 +73,13 @@ def evaluate(
                 model, architecture=architecture, max_seq_length=max_seq_length
             )
             seconds: dict[str, float] = {}
-            with _catalog_index(
-                encoder, catalog, index_root=index_root, url=qdrant_url, api_key=qdrant_api_key,
-                collection=collection, batch_size=batch_size, show_progress=show_progress, seconds=seconds,
-            ) as index:
+            name = index_name(encoder.name)
+            index, _ = catalog_index(
+                encoder, catalog, path=None if qdrant_url else Path(index_root) / name, url=qdrant_url,
+                api_key=qdrant_api_key, collection=f"{collection}-{name}", batch_size=batch_size,
+                show_progress=show_progress, seconds=seconds,
+            )
+            with index:
                 systems.append(evaluate_encoder(encoder, index, test, retrieve_k=retrieve_k, batch_size=batch_size,
                                                 seconds=seconds))
     finally:
@@ -137,35 +141,42 @@ def index_name(model_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", model_name).strip("-.") or "model"
 
 
-def _catalog_index(
+def catalog_index(
     encoder: Encoder,
     catalog: Catalog,
     *,
-    index_root: Path | None,
-    url: str | None,
-    api_key: str | None,
-    collection: str,
-    batch_size: int,
-    show_progress: bool,
-    seconds: dict[str, float],
-) -> SparseIndex:
-    """Open the catalog's index for ``encoder``: reuse a complete one, else (re)build it."""
-    name = index_name(encoder.name)
-    wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint()}
-    if url:
-        index = open_index(url=url, api_key=api_key, collection=f"{collection}-{name}")
-    else:
-        index = open_index(path=Path(index_root) / name)
+    path: Path | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    collection: str = "catalog",
+    batch_size: int = 64,
+    show_progress: bool = True,
+    seconds: dict[str, float] | None = None,
+    vectors_file: Path | None = None,
+) -> tuple[SparseIndex, sp.csr_matrix | None]:
+    """The catalog's index for ``encoder``: reopened when complete for this very model and catalog, else rebuilt.
+
+    With ``vectors_file`` the catalog's vectors are kept there (and returned) too; without it the
+    vectors of a reopened index are not needed and None is returned for them.
+    """
+    seconds = seconds if seconds is not None else {}
+    wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint(), "complete": True}
+    index = open_index(path=path, url=url, api_key=api_key, collection=collection)
     meta = index.get_metadata()
-    if meta.get("complete") and all(meta.get(k) == v for k, v in wanted.items()) and index.count() == len(catalog):
+    vectors_ok = vectors_file is None or vectors_file.is_file()
+    if vectors_ok and all(meta.get(k) == v for k, v in wanted.items()) and index.count() == len(catalog):
         seconds["encode"] = seconds["index"] = 0.0
-        return index
+        return index, sp.load_npz(vectors_file).tocsr() if vectors_file else None
     index.close()
-    index, _ = build_index(encoder, catalog, url=url, api_key=api_key, path=None if url else Path(index_root) / name,
-                        collection=f"{collection}-{name}", batch_size=batch_size, show_progress=show_progress,
-                        seconds=seconds)
-    index.set_metadata({**wanted, "complete": True, "model_name": encoder.name})
-    return index
+    index, vectors = build_index(encoder, catalog, path=path, url=url, api_key=api_key, collection=collection,
+                                 batch_size=batch_size, show_progress=show_progress, seconds=seconds)
+    if vectors_file is not None:
+        vectors_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = vectors_file.with_suffix(".tmp.npz")
+        sp.save_npz(temporary, vectors)
+        os.replace(temporary, vectors_file)
+    index.set_metadata({**wanted, "model_name": encoder.name})
+    return index, vectors
 
 
 def build_index(
