@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/sparsefit evaluate examples/catalog.csv --judgments examples/judgments.csv --model splade-tiny --output runs/demo
+	$(BIN)/sparsefit evaluate examples/catalog.csv --judgments examples/judged_queries.csv --model splade-tiny --output runs/demo
 
 test: install
 	$(BIN)/pytest -q

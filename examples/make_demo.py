@@ -8,7 +8,7 @@ judgments are derived from the same structure, so they agree with the catalog by
     C (complement)  an accessory or part used together with the exact product
     I (irrelevant)  a product that shares words with the query but is the wrong thing
 
-Run it from anywhere; it rewrites catalog.csv and judgments.csv next to this script:
+Run it from anywhere; it rewrites catalog.csv and judged_queries.csv next to this script:
 
     python examples/make_demo.py              # or: --out some/dir
 """
@@ -1186,7 +1186,7 @@ def main(argv: list[str] | None = None) -> None:
     """Build the catalog, judge the queries and write both CSV files."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
-                        help="directory for catalog.csv and judgments.csv")
+                        help="directory for catalog.csv and judged_queries.csv")
     args = parser.parse_args(argv)
     assert len({q[0] for q in QUERIES}) == len(QUERIES), "duplicate query"
     rng = random.Random(SEED)
@@ -1197,7 +1197,7 @@ def main(argv: list[str] | None = None) -> None:
               ["sku", "title", "brand", "category", "description", "price", "in_stock"],
               [[p.sku, p.title, p.brand, p.category, p.description, f"{p.price:.2f}",
                 "true" if p.in_stock else "false"] for p in products])
-    write_csv(args.out / "judgments.csv", ["query", "sku", "label"],
+    write_csv(args.out / "judged_queries.csv", ["query", "sku", "label"],
               [list(row) for row in judgments])
     print(f"{len(products)} products, {len(QUERIES)} queries, {len(judgments)} judgments "
           f"-> {args.out}")

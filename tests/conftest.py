@@ -41,7 +41,7 @@ def build_tiny_bert(folder: Path) -> Path:
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
     texts = [" ".join(row.values()) for row in csv.DictReader((EXAMPLES / "catalog.csv").open(encoding="utf-8"))]
-    texts += [row["query"] for row in csv.DictReader((EXAMPLES / "judgments.csv").open(encoding="utf-8"))]
+    texts += [row["query"] for row in csv.DictReader((EXAMPLES / "judged_queries.csv").open(encoding="utf-8"))]
     folder.mkdir(parents=True, exist_ok=True)
     wordpiece = BertWordPieceTokenizer(lowercase=True)
     wordpiece.train_from_iterator(texts, vocab_size=3000, min_frequency=1)

@@ -47,7 +47,7 @@ def small(tmp_path):
 
 def test_evaluate_demo_end_to_end(tmp_path):
     out = tmp_path / "run"
-    result = sparsefit("evaluate", str(EXAMPLES / "catalog.csv"), "--judgments", str(EXAMPLES / "judgments.csv"),
+    result = sparsefit("evaluate", str(EXAMPLES / "catalog.csv"), "--judgments", str(EXAMPLES / "judged_queries.csv"),
                        "--output", str(out))
     assert result.returncode == 0, result.stderr
     assert "bm25" in result.stderr and "splade-tiny" in result.stderr and "nDCG@10" in result.stderr
@@ -60,7 +60,7 @@ def test_evaluate_demo_end_to_end(tmp_path):
     for system in report["systems"]:
         assert 0.3 < system["metrics"]["ndcg@10"] <= 1.0
     # Same folder again: the split and the index are reused, the numbers are identical.
-    again = sparsefit("evaluate", str(EXAMPLES / "catalog.csv"), "--judgments", str(EXAMPLES / "judgments.csv"),
+    again = sparsefit("evaluate", str(EXAMPLES / "catalog.csv"), "--judgments", str(EXAMPLES / "judged_queries.csv"),
                       "--output", str(out), "--seed", "99")
     assert again.returncode == 0, again.stderr
     assert json.loads((out / "split.json").read_text()) == split

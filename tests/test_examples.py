@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-FILES = ("catalog.csv", "judgments.csv")
+FILES = ("catalog.csv", "judged_queries.csv")
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -26,7 +26,7 @@ def catalog() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def judgments() -> list[dict[str, str]]:
-    return _rows("judgments.csv")
+    return _rows("judged_queries.csv")
 
 
 def test_files_exist_and_are_small() -> None:

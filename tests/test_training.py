@@ -25,7 +25,7 @@ from tests.conftest import EXAMPLES
 @pytest.fixture(scope="module")
 def demo():
     catalog = load_catalog(EXAMPLES / "catalog.csv")
-    return catalog, load_judgments(EXAMPLES / "judgments.csv", catalog)
+    return catalog, load_judgments(EXAMPLES / "judged_queries.csv", catalog)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def _settings(tiny_model, out, **extra):
 
 
 def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
-    run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judgments.csv", _settings(tiny_model, tmp_path / "run"),
+    run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "run"),
                    show_progress=False)
     for name in ("config.yaml", "split.json", "state.json", "report.json", "README.md", "model/modules.json",
                  "rounds/0/model/modules.json", "rounds/1/negatives.json", "rounds/1/mining.json", "rounds/1/metrics.json"):
@@ -130,7 +130,7 @@ def test_a_second_train_into_the_same_folder_is_refused(tiny_model, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "state.json").write_text('{"done": []}')
     with pytest.raises(SparsefitError, match="--resume"):
-        Trainer(EXAMPLES / "catalog.csv", EXAMPLES / "judgments.csv", _settings(tiny_model, tmp_path / "run"))
+        Trainer(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "run"))
 
 
 def _final_metrics(run) -> list:
@@ -138,11 +138,11 @@ def _final_metrics(run) -> list:
 
 
 def test_resume_after_sigkill_continues_from_the_last_finished_stage(tiny_model, tmp_path):
-    reference = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judgments.csv", _settings(tiny_model, tmp_path / "ref"),
+    reference = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "ref"),
                          show_progress=False)
     run = tmp_path / "killed"
     command = [sys.executable, "-m", "sparsefit.cli", "train", str(EXAMPLES / "catalog.csv"), "--judgments",
-               str(EXAMPLES / "judgments.csv"), "--base-model", str(tiny_model), "--rounds", "2",
+               str(EXAMPLES / "judged_queries.csv"), "--base-model", str(tiny_model), "--rounds", "2",
                "--train-batch-size", "16", "--learning-rate", "1e-3", "--negatives", "2", "--output", str(run)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240

@@ -4,7 +4,7 @@ The public API (imported lazily, so ``import sparsefit`` and the CLI start fast)
 
     >>> import sparsefit
     >>> catalog = sparsefit.load_catalog("examples/catalog.csv")                   # doctest: +SKIP
-    >>> judgments = sparsefit.load_judgments("examples/judgments.csv", catalog)   # doctest: +SKIP
+    >>> judgments = sparsefit.load_judgments("examples/judged_queries.csv", catalog)   # doctest: +SKIP
     >>> split = sparsefit.split_queries(judgments, seed=13)                        # doctest: +SKIP
     >>> report = sparsefit.evaluate(catalog, judgments, split, models=["splade-tiny"])  # doctest: +SKIP
     >>> print(report.mean("splade-tiny")["ndcg@10"])                               # doctest: +SKIP

@@ -3,7 +3,7 @@
 Every :class:`~sparsefit.errors.SparsefitError` becomes one line on stderr and exit code 2.
 
 Example:
-    $ sparsefit evaluate examples/catalog.csv --judgments examples/judgments.csv
+    $ sparsefit evaluate examples/catalog.csv --judgments examples/judged_queries.csv
 """
 
 from __future__ import annotations

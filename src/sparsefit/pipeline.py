@@ -4,7 +4,7 @@ This is the only module that knows that order; each stage lives in its own modul
 
 Example:
     >>> from sparsefit.config import load_settings
-    >>> report, folder = run_evaluation("examples/catalog.csv", "examples/judgments.csv",
+    >>> report, folder = run_evaluation("examples/catalog.csv", "examples/judged_queries.csv",
     ...                                 load_settings(output="runs/demo"))   # doctest: +SKIP
 """
 
@@ -144,7 +144,7 @@ class Trainer:
 
     Example:
         >>> from sparsefit.config import load_settings
-        >>> trainer = Trainer("examples/catalog.csv", "examples/judgments.csv",
+        >>> trainer = Trainer("examples/catalog.csv", "examples/judged_queries.csv",
         ...                   load_settings(rounds=2, output="runs/demo-train"))       # doctest: +SKIP
         >>> trainer.fit(); trainer.export()                                             # doctest: +SKIP
     """
@@ -386,7 +386,7 @@ def finetune(
     """Fine-tune on ``catalog`` with ``judgments``; returns the run folder (model in ``<run>/model``).
 
     Example:
-        >>> run = finetune("examples/catalog.csv", "examples/judgments.csv", rounds=2)   # doctest: +SKIP
+        >>> run = finetune("examples/catalog.csv", "examples/judged_queries.csv", rounds=2)   # doctest: +SKIP
     """
     from sparsefit.config import load_settings
 

@@ -16,7 +16,7 @@ from tests.conftest import EXAMPLES
 @pytest.fixture(scope="module")
 def demo():
     catalog = load_catalog(EXAMPLES / "catalog.csv")
-    judgments = load_judgments(EXAMPLES / "judgments.csv", catalog)
+    judgments = load_judgments(EXAMPLES / "judged_queries.csv", catalog)
     return catalog, judgments, split_queries(judgments, seed=13)
 
 
@@ -64,7 +64,7 @@ def test_report_files(demo, splade_tiny, tmp_path):
 
 
 def test_separate_test_file_defines_the_test_queries(tmp_path):
-    lines = (EXAMPLES / "judgments.csv").read_text().splitlines()
+    lines = (EXAMPLES / "judged_queries.csv").read_text().splitlines()
     header, body = lines[0], lines[1:]
     queries = sorted({line.split(",")[0] for line in body})
     held = set(queries[:20])

@@ -3,7 +3,7 @@
 Example:
     >>> from sparsefit.data import load_catalog, load_judgments, split_queries
     >>> catalog = load_catalog("examples/catalog.csv")                  # doctest: +SKIP
-    >>> judgments = load_judgments("examples/judgments.csv", catalog)  # doctest: +SKIP
+    >>> judgments = load_judgments("examples/judged_queries.csv", catalog)  # doctest: +SKIP
     >>> split = split_queries(judgments, test_fraction=0.2, seed=13)    # doctest: +SKIP
 """
 

@@ -6,7 +6,7 @@ will be served. An index already built for the same model and catalog is reused.
 Example:
     >>> from sparsefit import load_catalog, load_judgments, split_queries, evaluate
     >>> catalog = load_catalog("examples/catalog.csv")                       # doctest: +SKIP
-    >>> judgments = load_judgments("examples/judgments.csv", catalog)       # doctest: +SKIP
+    >>> judgments = load_judgments("examples/judged_queries.csv", catalog)       # doctest: +SKIP
     >>> report = evaluate(catalog, judgments, split_queries(judgments), models=["splade-tiny"])  # doctest: +SKIP
     >>> report.mean("bm25")["ndcg@10"]                                       # doctest: +SKIP
 """
