@@ -184,7 +184,7 @@ class Trainer:
         self.positive_gain = (
             settings.positive_min_gain if settings.positive_min_gain is not None else default_positive_gain(self.inputs.judgments)
         )
-        self.encoder: Encoder | None = None
+        self._loaded: tuple[int, Encoder] | None = None  # (round, its model) last loaded from disk
 
     # -- the stages ---------------------------------------------------------------------------
     def fit(self) -> Path:
@@ -322,10 +322,9 @@ class Trainer:
 
     def _encoder_after(self, n: int) -> Encoder:
         folder = self.folder / "rounds" / str(n) / "model"
-        if self.encoder is None or getattr(self.encoder, "_round", None) != n:
-            self.encoder = load_encoder(str(folder), max_seq_length=self.settings.max_seq_length)
-            self.encoder._round = n
-        return self.encoder
+        if self._loaded is None or self._loaded[0] != n:
+            self._loaded = (n, load_encoder(str(folder), max_seq_length=self.settings.max_seq_length))
+        return self._loaded[1]
 
     def _index_for(self, encoder: Encoder, vectors_file: Path):
         """The catalog index for ``encoder`` and the catalog's vectors (reopened when complete, else rebuilt)."""

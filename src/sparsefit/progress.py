@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+import logging
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -35,3 +36,22 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Silence transformers / sentence-transformers chatter (init warnings, deprecation notes, tqdm bars)
+    while we load, train or save; our own progress bars and messages say what happens."""
+    from transformers.utils import logging as hf_logging
+
+    st_logger = logging.getLogger("sentence_transformers")
+    st_level, hf_level = st_logger.level, hf_logging.get_verbosity()
+    st_logger.setLevel(logging.ERROR)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        st_logger.setLevel(st_level)
+        hf_logging.set_verbosity(hf_level)
+        hf_logging.enable_progress_bar()

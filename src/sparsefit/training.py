@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -24,8 +23,8 @@ from transformers import PrinterCallback, TrainerCallback
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Encoder
 from sparsefit.models.fast import fast_training
+from sparsefit.progress import quiet_libraries
 
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -112,7 +111,8 @@ def train_round(
     recorder = _Recorder(on_step)
     if not model.model_card_data.widget:  # else the card computes examples behind a stray tqdm bar
         model.model_card_data.widget = [{"text": row["query"]} for row in rows[:3]]
-    with _quiet():
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    with quiet_libraries():
         trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[recorder])
         trainer.remove_callback(PrinterCallback)  # we report progress and losses ourselves
         started = time.perf_counter()
@@ -126,31 +126,6 @@ def train_round(
         seconds=time.perf_counter() - started,
         losses=recorder.losses,
     )
-
-
-class _quiet:
-    """Silence library chatter (deprecation notes, tqdm bars, info logs) while training."""
-
-    def __enter__(self):
-        from transformers.utils import logging as hf_logging
-
-        self._env = {k: os.environ.get(k) for k in ("TOKENIZERS_PARALLELISM",)}
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        self._st_level = logging.getLogger("sentence_transformers").level
-        logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
-        self._hf_level = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-
-    def __exit__(self, *exc):
-        from transformers.utils import logging as hf_logging
-
-        for key, value in self._env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        logging.getLogger("sentence_transformers").setLevel(self._st_level)
-        hf_logging.set_verbosity(self._hf_level)
 
 
 def _columns(rows: Sequence[dict[str, str]]) -> list[str]:

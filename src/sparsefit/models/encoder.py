@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,11 +30,11 @@ import torch
 from sparsefit.errors import SparsefitError
 from sparsefit.models.aliases import ALIASES
 from sparsefit.models.fast import FastSplade
+from sparsefit.progress import quiet_libraries
 
 Architecture = Literal["splade", "inference-free"]
 ARCHITECTURES: tuple[str, ...] = ("splade", "inference-free")
 LEXICAL_HEAD_BIAS = -6.0  # decoder bias of a freshly tied MLM head: keeps the start sparse
-logger = logging.getLogger(__name__)
 
 
 class Encoder:
@@ -155,7 +154,7 @@ class Encoder:
     def save(self, path: str | Path) -> Path:
         """Save as a sentence-transformers SparseEncoder folder (loads with ``SparseEncoder(path)``)."""
         path = Path(path)
-        with _quiet_transformers():
+        with quiet_libraries():
             self.model.save(str(path))
         (path / "sparsefit.json").write_text(json.dumps({"name": self.name, "architecture": self.architecture}))
         return path
@@ -233,7 +232,7 @@ def _splade_modules(folder: Path, max_seq_length: int, *, tie_head: bool) -> lis
     from sentence_transformers.sparse_encoder.modules import SpladePooling, Transformer
 
     _check_model_folder(folder)
-    with _quiet_transformers():
+    with quiet_libraries():
         transformer = Transformer(str(folder), transformer_task="fill-mask", max_seq_length=max_seq_length)
     if tie_head:
         init_lexical_head(transformer.auto_model, transformer.tokenizer)
@@ -272,7 +271,7 @@ def _load_saved(folder: Path, name: str) -> Encoder | None:
     meta_file = folder / "sparsefit.json"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     try:
-        with _quiet_transformers():
+        with quiet_libraries():
             model = SparseEncoder(str(folder), device="cpu")
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
         raise SparsefitError(
@@ -347,20 +346,3 @@ def init_lexical_head(mlm_model: torch.nn.Module, tokenizer) -> None:
 def _bracketed_token_ids(tokenizer) -> list[int]:
     """Special tokens and placeholder slots (``[PAD]``, ``[CLS]``, ``[unused7]``...) of a vocabulary."""
     return sorted(i for token, i in tokenizer.get_vocab().items() if token.startswith("[") and token.endswith("]"))
-
-
-class _quiet_transformers:
-    """Silence transformers' 'newly initialised weights' warnings for heads we initialise ourselves."""
-
-    def __enter__(self):
-        from transformers.utils import logging as hf_logging
-
-        self._level = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc):
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity(self._level)
-        hf_logging.enable_progress_bar()
