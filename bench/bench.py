@@ -1,0 +1,323 @@
+"""sparsefit speed benchmark: every stage against its floor, printed as a table and written as JSON.
+
+Each stage runs in its own subprocess so its peak memory (max RSS) is its own. Stages:
+
+* ``matmul``   the machine's float32 matrix-multiply rate (GFLOP/s) with the same thread count;
+* ``encode``   documents and queries per second for each model, fast path vs plain
+               sentence-transformers, against the FLOP floor from the model's shapes and the real
+               (unpadded) token counts; max |Δ| between the two paths;
+* ``train``    a training step (rows with the configured negatives) against its floor (3× forward);
+* ``mining``   a full mining round on the catalog: encode + index + encode queries + search;
+* ``search``   Qdrant Edge latency p50/p99 and batched throughput at the catalog's size and on
+               synthetic SPLADE-like catalogs of 100k and 1M products.
+
+Usage (from the repo root, after ``make install``)::
+
+    .venv/bin/python bench/bench.py                       # all stages, writes bench/results.json
+    .venv/bin/python bench/bench.py --stages encode,search --sizes 100000
+
+The data is the Home Depot set in ``../shared/data/homedepot`` (never copied into the repo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SPARSEFIT_BENCH_DATA", ROOT.parent / "shared" / "data" / "homedepot"))
+STAGES = ("matmul", "encode", "train", "mining", "search")
+
+
+# ------------------------------------------------------------------ helpers (run inside a stage)
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def matmul_gflops(seconds: float = 3.0) -> dict:
+    """Best sustained float32 GEMM rate: a square 2048 GEMM and the SPLADE projection shape."""
+    import torch
+
+    out = {}
+    shapes = {"square 2048": (2048, 2048, 2048), "projection 2048x128x30522": (2048, 128, 30522)}
+    for name, (m, k, n) in shapes.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        best, began = 0.0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            t = time.perf_counter()
+            torch.mm(a, b)
+            best = max(best, 2 * m * k * n / (time.perf_counter() - t) / 1e9)
+        out[name] = round(best, 1)
+    return {"gflops": out, "peak_gflops": max(out.values()), "threads": _threads()}
+
+
+def forward_flops_per_token(config, sequence_length: int) -> float:
+    """Forward FLOPs of one token through a BERT MLM SPLADE model (matmuls only; the rest is small)."""
+    h, f, layers, v = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
+    per_layer = 8 * h * h + 4 * h * f + 4 * sequence_length * h  # QKV+O, FFN, attention scores and mix
+    return layers * per_layer + 2 * h * h + 2 * h * v  # + MLM transform + vocabulary projection
+
+
+def flop_floor(config, tokenizer, texts: list[str], max_length: int, passes: float = 1.0) -> float:
+    """FLOPs of encoding ``texts`` (``passes`` = 3 for forward + backward) over real tokens only."""
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+    return passes * sum(n * forward_flops_per_token(config, n) for n in lengths), sum(lengths)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _load_homedepot(limit_products: int | None = None):
+    from sparsefit.data import load_catalog, load_judgments, split_queries
+
+    catalog = load_catalog(DATA / "products.csv")
+    judgments = load_judgments(DATA / "judgments.csv", catalog)
+    split = split_queries(judgments, test_fraction=0.2, seed=13)
+    return catalog, judgments, split
+
+
+def _mlm_config(encoder):
+    return list(encoder.model)[0].auto_model.config
+
+
+# ------------------------------------------------------------------ stages
+def stage_matmul(args) -> dict:
+    return matmul_gflops()
+
+
+def stage_encode(args) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from sparsefit.models import load_encoder
+
+    peak = matmul_gflops(1.5)["peak_gflops"]
+    titles = pd.read_csv(DATA / "products.csv")["product_title"].astype(str).tolist()[: args.texts]
+    queries = pd.read_csv(DATA / "judgments.csv")["search_term"].astype(str).drop_duplicates().tolist()[: args.texts]
+    results = []
+    for alias in args.models.split(","):
+        encoder = load_encoder(alias)
+        model = encoder.model
+        config, tokenizer = _mlm_config(encoder), encoder.tokenizer
+        for kind, texts in (("documents", titles), ("queries", queries)):
+            fast_fn = encoder.encode_documents if kind == "documents" else encoder.encode_queries
+            st_fn = model.encode_document if kind == "documents" else model.encode_query
+            fast_fn(texts[:64], batch_size=64)  # warm up
+            began = time.perf_counter()
+            fast = fast_fn(texts, batch_size=64)
+            fast_s = time.perf_counter() - began
+            began = time.perf_counter()
+            reference = st_fn(texts, batch_size=64, convert_to_sparse_tensor=True, show_progress_bar=False)
+            st_s = time.perf_counter() - began
+            reference = reference.to_dense().numpy() if hasattr(reference, "to_dense") else np.asarray(reference)
+            diff = float(np.abs(fast.toarray() - reference).max())
+            flops, tokens = flop_floor(config, tokenizer, texts, model.max_seq_length)
+            floor_s = flops / (peak * 1e9)
+            results.append({
+                "model": alias, "kind": kind, "texts": len(texts), "tokens": tokens,
+                "fast_texts_per_s": round(len(texts) / fast_s, 1), "st_texts_per_s": round(len(texts) / st_s, 1),
+                "speedup_vs_st": round(st_s / fast_s, 2), "floor_s": round(floor_s, 3), "fast_s": round(fast_s, 3),
+                "vs_floor": round(fast_s / floor_s, 2), "max_abs_diff": diff,
+                "mean_nnz": round(fast.nnz / len(texts), 1),
+            })
+    return {"peak_gflops": peak, "rows": results}
+
+
+def stage_train(args) -> dict:
+    from sparsefit.mining import MiningOptions  # noqa: F401  (same import cost as a real run)
+    from sparsefit.models import load_encoder
+    from sparsefit.training import TrainingOptions, train_round
+
+    import numpy as np
+
+    peak = matmul_gflops(1.5)["peak_gflops"]
+    catalog, judgments, split = _load_homedepot()
+    rng = np.random.default_rng(13)
+    train = judgments.subset(set(split.train))
+    pairs = [(k, p) for k, p, g in zip(train.query_keys, train.product_ids, train.gains.tolist()) if g >= 1.6]
+    rows = []
+    for k, p in pairs[: args.train_steps * args.train_batch]:
+        row = {"query": train.query_text(k), "positive": catalog.texts[catalog.position(p)]}
+        for j in range(args.negatives):
+            row[f"negative_{j + 1}"] = catalog.texts[int(rng.integers(len(catalog)))]
+        rows.append(row)
+    encoder = load_encoder("splade-tiny")
+    config, tokenizer = _mlm_config(encoder), encoder.tokenizer
+    with tempfile.TemporaryDirectory() as work:
+        stats = train_round(encoder, rows, TrainingOptions(batch_size=args.train_batch, max_seq_length=64), Path(work))
+    texts = [t for row in rows for t in row.values()]
+    flops, tokens = flop_floor(config, tokenizer, texts, 64, passes=3.0)
+    floor_s = flops / (peak * 1e9)
+    # The trainer's own time includes set-up; report steady steps from its loop.
+    return {
+        "peak_gflops": peak, "rows": len(rows), "negatives": args.negatives, "batch": args.train_batch,
+        "steps": stats.steps, "seconds": round(stats.seconds, 2), "examples_per_s": round(len(rows) / stats.seconds, 1),
+        "seconds_per_step": round(stats.seconds / max(1, stats.steps), 3), "floor_s": round(floor_s, 2),
+        "vs_floor": round(stats.seconds / floor_s, 2), "tokens": tokens,
+    }
+
+
+def stage_mining(args) -> dict:
+    from sparsefit.evaluation.evaluate import build_index
+    from sparsefit.index import Filter
+    from sparsefit.models import load_encoder
+
+    catalog, judgments, split = _load_homedepot()
+    train = judgments.subset(set(split.train))
+    encoder = load_encoder("splade-tiny")
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as work:
+        began = time.perf_counter()
+        index, vectors = build_index(encoder, catalog, path=Path(work) / "index", show_progress=False, seconds=seconds)
+        build_s = time.perf_counter() - began
+        keys = list(dict.fromkeys(train.query_keys))
+        began = time.perf_counter()
+        query_vectors = encoder.encode_queries([train.query_text(k) for k in keys])
+        seconds["encode queries"] = time.perf_counter() - began
+        judged: dict[str, set[str]] = {}
+        for k, p in zip(train.query_keys, train.product_ids):
+            judged.setdefault(k, set()).add(p)
+        filters = [Filter(exclude_ids=tuple(sorted(judged[k]))) for k in keys]
+        began = time.perf_counter()
+        with index:
+            index.search_batch(query_vectors, limit=50, filters=filters)
+        seconds["search"] = time.perf_counter() - began
+    total = build_s + seconds["encode queries"] + seconds["search"]
+    return {"products": len(catalog), "queries": len(keys), "seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "other_s": round(build_s - seconds["encode"] - seconds["index"], 1), "total_s": round(total, 1)}
+
+
+def stage_search(args) -> dict:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from sparsefit.index import open_index
+    from sparsefit.models import load_encoder
+
+    catalog, judgments, split = _load_homedepot()
+    encoder = load_encoder("splade-tiny")
+    sample = encoder.encode_documents(catalog.texts[:5000])
+    queries = encoder.encode_queries([judgments.query_text(k) for k in judgments.keys()[: args.queries]])
+    rng = np.random.default_rng(13)
+    df = np.bincount(sample.indices, minlength=sample.shape[1]).astype(np.float64)
+    df /= df.sum()
+    nnz = np.diff(sample.indptr)
+    values = sample.data
+    out = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        counts = rng.choice(nnz, size=size)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        indices = np.empty(indptr[-1], dtype=np.int32)
+        for i in range(size):  # distinct terms per document, drawn by document frequency
+            indices[indptr[i]:indptr[i + 1]] = np.sort(rng.choice(len(df), size=counts[i], replace=False, p=df))
+        docs = sp.csr_matrix((rng.choice(values, size=len(indices)), indices, indptr), shape=(size, sample.shape[1]))
+        with tempfile.TemporaryDirectory() as work:
+            index = open_index(path=Path(work) / "index")
+            began = time.perf_counter()
+            index.upsert([str(i) for i in range(size)], docs, batch_size=4096)
+            upsert_s = time.perf_counter() - began
+            latencies = []
+            for i in range(queries.shape[0]):
+                t = time.perf_counter()
+                index.search(queries[i], limit=10, with_payload=False)
+                latencies.append((time.perf_counter() - t) * 1000)
+            began = time.perf_counter()
+            index.search_batch(queries, limit=10)
+            batch_s = time.perf_counter() - began
+            index.close()
+        out.append({"documents": size, "upsert_per_s": round(size / upsert_s), "p50_ms": round(float(np.percentile(latencies, 50)), 3),
+                    "p99_ms": round(float(np.percentile(latencies, 99)), 3), "batched_qps": round(queries.shape[0] / batch_s),
+                    "mean_doc_nnz": round(float(counts.mean()), 1), "mean_query_nnz": round(queries.nnz / queries.shape[0], 1)})
+    return {"rows": out}
+
+
+# ------------------------------------------------------------------ driver
+def _run_stage(name: str, argv: list[str]) -> dict:
+    """Run one stage in a fresh interpreter; returns its JSON plus its own peak memory."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        target = handle.name
+    began = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--one", name, "--json", target, *argv], check=True)
+    result = json.loads(Path(target).read_text())
+    os.unlink(target)
+    result["wall_s"] = round(time.perf_counter() - began, 1)
+    return result
+
+
+def _table(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=140)
+    if "matmul" in results:
+        m = results["matmul"]
+        console.print(f"matmul: {m['gflops']} GFLOP/s with {m['threads']} threads (peak {m['peak_gflops']})")
+    if "encode" in results:
+        t = Table("model", "kind", "texts", "fast texts/s", "ST texts/s", "speed-up", "floor s", "fast s", "vs floor", "max |Δ|",
+                  title="encode (fast path vs sentence-transformers, batch 64)")
+        for r in results["encode"]["rows"]:
+            t.add_row(r["model"], r["kind"], str(r["texts"]), str(r["fast_texts_per_s"]), str(r["st_texts_per_s"]),
+                      f"{r['speedup_vs_st']}×", str(r["floor_s"]), str(r["fast_s"]), f"{r['vs_floor']}×", f"{r['max_abs_diff']:.1e}")
+        console.print(t)
+    if "train" in results:
+        r = results["train"]
+        console.print(f"train: {r['rows']} rows × (1 + 1 + {r['negatives']} texts), batch {r['batch']}: {r['examples_per_s']} rows/s, "
+                      f"{r['seconds_per_step']} s/step, floor {r['floor_s']} s vs {r['seconds']} s = {r['vs_floor']}×")
+    if "mining" in results:
+        r = results["mining"]
+        console.print(f"mining round: {r['products']:,} products, {r['queries']:,} queries: {r['seconds']} other {r['other_s']} s, "
+                      f"total {r['total_s']} s")
+    if "search" in results:
+        t = Table("documents", "upsert/s", "p50 ms", "p99 ms", "batched QPS", "doc nnz", "query nnz", title="Qdrant Edge search, top 10")
+        for r in results["search"]["rows"]:
+            t.add_row(f"{r['documents']:,}", str(r["upsert_per_s"]), str(r["p50_ms"]), str(r["p99_ms"]), str(r["batched_qps"]),
+                      str(r["mean_doc_nnz"]), str(r["mean_query_nnz"]))
+        console.print(t)
+    peaks = {k: v.get("peak_rss_mb") for k, v in results.items() if isinstance(v, dict) and "peak_rss_mb" in v}
+    console.print(f"peak memory (MB, max RSS per stage): {peaks}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--models", default="splade-tiny,minilm-l6")
+    parser.add_argument("--texts", type=int, default=2000, help="titles and queries per encode measurement")
+    parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument("--train-batch", type=int, default=64)
+    parser.add_argument("--negatives", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=1000, help="queries for the search latency")
+    parser.add_argument("--sizes", default="54667,100000,1000000", help="synthetic catalog sizes for search")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--json", help=argparse.SUPPRESS)
+    args, _ = parser.parse_known_args()
+    if args.one:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        result = globals()[f"stage_{args.one}"](args)
+        result["peak_rss_mb"] = round(_peak_mb())
+        Path(args.json).write_text(json.dumps(result))
+        return
+    argv = [a for a in sys.argv[1:]]
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for name in args.stages.split(","):
+        print(f"… {name}", flush=True)
+        results[name] = _run_stage(name, argv)
+    Path(args.output).write_text(json.dumps(results, indent=2))
+    _table(results)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
