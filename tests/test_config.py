@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsefit.config import load_settings, read_config_file
+from sparsefit.config import save_settings, load_settings, read_config_file
 from sparsefit.errors import SparsefitError
 
 
@@ -51,9 +51,15 @@ def test_bad_config_files(tmp_path, name, text, message):
         read_config_file(tmp_path / "absent.yaml")
 
 
-def test_api_key_from_env_is_hidden(monkeypatch):
+def test_api_keys_come_from_env_and_are_never_saved(monkeypatch, tmp_path):
     monkeypatch.setenv("SPARSEFIT_QDRANT_API_KEY", "secret-123")
+    monkeypatch.setenv("SPARSEFIT_LLM_API_KEY", "secret-456")
     s = load_settings()
     assert s.qdrant_api_key.get_secret_value() == "secret-123"
-    assert s.public_dict()["qdrant_api_key"] == "***"
+    assert s.llm_api_key.get_secret_value() == "secret-456"
+    assert "qdrant_api_key" not in s.public_dict() and "llm_api_key" not in s.public_dict()
     assert "secret-123" not in repr(s)
+    save_settings(s, tmp_path / "config.yaml")
+    saved = (tmp_path / "config.yaml").read_text()
+    assert "secret" not in saved
+    assert load_settings(tmp_path / "config.yaml").qdrant_api_key.get_secret_value() == "secret-123"  # a resumed run

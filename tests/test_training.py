@@ -97,8 +97,8 @@ def test_a_training_round_changes_the_model_and_it_reloads(tiny_model, tmp_path)
 
 
 def _settings(tiny_model, out, **extra):
-    return load_settings(base_model=str(tiny_model), rounds=2, train_batch_size=16, learning_rate=1e-3,
-                         negatives=2, output=out, **extra)
+    options = dict(base_model=str(tiny_model), rounds=2, train_batch_size=16, learning_rate=1e-3, negatives=2, output=out)
+    return load_settings(**{**options, **extra})
 
 
 def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
@@ -176,3 +176,22 @@ def test_inference_free_trains_its_static_query_weights_with_their_own_rate(tiny
     after_query = encoder.encode_queries(["cordless drill"])
     assert sorted(after_query.indices) == sorted(before_query.indices)  # still only the query's own tokens
     assert not np.allclose(after_query.data, before_query.data)
+
+
+def test_training_without_judgments_uses_generated_queries_and_evaluates_on_the_real_ones(tiny_model, tmp_path):
+    settings = _settings(tiny_model, tmp_path / "run", rounds=1, test_judgments=EXAMPLES / "judged_queries.csv",
+                         query_products=120)
+    trainer = Trainer(EXAMPLES / "catalog.csv", None, settings, show_progress=False)
+    info = json.loads((trainer.folder / "queries.json").read_text())
+    assert info["source"] == "offline" and info["products"] == 120 and info["generated"] == 240
+    # Binary generated positives take the test file's top gain (ESCI: 1.0); every real judged query is held out.
+    assert trainer.inputs.judgments.scheme.name == "esci"
+    assert set(trainer.inputs.split.test) == load_judgments(EXAMPLES / "judged_queries.csv").keys_with_relevant()
+    assert not set(trainer.inputs.split.train) & set(trainer.inputs.split.test)
+    assert len(trainer._pairs()) >= 200
+    trainer.fit()
+    names = [s.name for s in trainer.report().systems]
+    assert names == ["bm25", f"base ({tiny_model})", "round 0"]
+    # Resuming reuses the generated queries instead of generating again.
+    resumed = resume_trainer(trainer.folder, show_progress=False)
+    assert resumed.state.done("queries") and resumed.timings["queries"] == trainer.timings["queries"]

@@ -152,7 +152,11 @@ def train(
     negatives: Annotated[Optional[int], typer.Option(help=f"mined negatives per row (default {_default('negatives')})")] = None,
     mining_strategy: Annotated[Optional[str], typer.Option(help=f"top, mixed or random (default {_default('mining_strategy')})")] = None,
     positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a training positive")] = None,
-    test_judgments: Annotated[Optional[Path], typer.Option(help="held-out judgments file instead of a random split")] = None,
+    test_judgments: Annotated[Optional[Path], typer.Option("--eval-judgments", "--test-judgments", help="held-out judgments file instead of a random split (every query in it is held out)")] = None,
+    queries_per_product: Annotated[Optional[int], typer.Option(help=f"without --judgments: generated queries per product (default {_default('queries_per_product')})")] = None,
+    query_products: Annotated[Optional[int], typer.Option(help="without --judgments: generate for a seeded sample of this many products")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="without --judgments: OpenAI-compatible endpoint for LLM queries (key: SPARSEFIT_LLM_API_KEY or OPENAI_API_KEY)")] = None,
+    llm_model: Annotated[Optional[str], typer.Option(help="without --judgments: the chat model that writes queries (default: offline generator)")] = None,
     seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
@@ -168,16 +172,19 @@ def train(
         trainer = resume_trainer(resume)
         console.print(f"Resuming {resume}: finished stages {', '.join(trainer.state.stages) or 'none'}")
     else:
-        if catalog is None or judgments is None:
-            raise SparsefitError("train needs a catalog and --judgments (or --resume RUN)",
-                                 hint="sparsefit train CATALOG --judgments FILE")
+        if catalog is None:
+            raise SparsefitError("train needs a catalog (or --resume RUN)", hint="sparsefit train CATALOG [--judgments FILE]")
         settings = load_settings(
             config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs,
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
             mining_strategy=mining_strategy, positive_min_gain=positive_min_gain, test_judgments=test_judgments,
+            queries_per_product=queries_per_product, query_products=query_products, llm_url=llm_url, llm_model=llm_model,
             seed=seed, output=output, qdrant_url=qdrant_url,
             **data,
         )
+        if judgments is None:
+            how = f"{settings.llm_model} at {settings.llm_url or 'api.openai.com'}" if settings.llm_model else "the offline generator"
+            console.print(f"No --judgments: training on queries generated from the catalog by {how}.")
         trainer = Trainer(catalog, judgments, settings)
     _print_inputs(trainer.inputs)
     try:
@@ -189,6 +196,39 @@ def train(
     console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
     console.print(f"Model: {model} (SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
+
+
+@app.command("generate-queries")
+@with_data_options
+def generate_queries(
+    catalog: CatalogArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="where to write the queries (JSON lines)")],
+    per_product: Annotated[Optional[int], typer.Option(help=f"queries per product (default {_default('queries_per_product')})")] = None,
+    products: Annotated[Optional[int], typer.Option(help="only a seeded sample of this many products (default: all)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {_default('seed')})")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (key: SPARSEFIT_LLM_API_KEY or OPENAI_API_KEY)")] = None,
+    llm_model: Annotated[Optional[str], typer.Option(help="chat model that writes the queries (default: offline generator)")] = None,
+    prompt_file: Annotated[Optional[Path], typer.Option(help="prompt template with {products} and {per_product}")] = None,
+    config: Optional[Path] = None,
+    data: Optional[dict] = None,
+) -> None:
+    """Write training queries generated from the catalog, for review: edit the file and pass it back as --judgments."""
+    from sparsefit.config import load_settings
+    from sparsefit.pipeline import generate_training_queries
+
+    settings = load_settings(config, queries_per_product=per_product, query_products=products, seed=seed, llm_url=llm_url,
+                             llm_model=llm_model, llm_prompt_file=prompt_file, **data)
+    info = generate_training_queries(catalog, settings, output)
+    console.print(f"Wrote {info['generated']:,} queries ({info['source']}) for {info['products']:,} products to {output} "
+                  f"in {info['seconds']:.1f} s.")
+    if info.get("kinds"):
+        console.print(f"Kinds: {info['kinds']}")
+    if info.get("cached") is not None:
+        console.print(f"LLM: {info['requests']} requests, {info['retries']} retries, {info['cached']} products from the cache.")
+    failed = info.get("failed_products") or []
+    if failed:
+        console.print(f"[yellow]{len(failed)} products got no queries after retries ({info['errors']}); "
+                      f"first: {', '.join(failed[:5])}. Run the command again to retry them (answers so far are cached).[/]")
 
 
 @app.command()

@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         0.95, gt=0, description="drop candidates scoring at or above this fraction of the query's positive score"
     )
 
+    # -- generated training queries (when no judgments are given) -----------------------------
+    queries_per_product: int = Field(2, ge=1, description="generated queries per product")
+    query_products: int | None = Field(None, ge=1, description="generate for a seeded sample of this many products (default: all)")
+    query_typo_rate: float = Field(0.08, ge=0, le=1, description="share of offline queries given one realistic typo")
+    llm_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LiteLLM); with llm_model, an LLM writes the queries"
+    )
+    llm_model: str | None = Field(None, description="chat model that writes the queries (default: offline generator)")
+    llm_api_key: SecretStr | None = Field(None, description="LLM API key (set SPARSEFIT_LLM_API_KEY or OPENAI_API_KEY)")
+    llm_products_per_request: int = Field(10, ge=1, description="products per LLM request")
+    llm_concurrency: int = Field(4, ge=1, description="LLM requests in flight at once")
+    llm_max_retries: int = Field(4, ge=0, description="retries of a failed LLM request (exponential backoff)")
+    llm_prompt_file: Path | None = Field(None, description="prompt template file with {products} (and {per_product})")
+
     # -- index ------------------------------------------------------------------------------
     qdrant_url: str | None = Field(None, description="Qdrant server or cluster URL (default: Qdrant Edge in-process)")
     qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (set SPARSEFIT_QDRANT_API_KEY)")
@@ -110,11 +124,14 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _FileSource(settings_cls))
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings as plain JSON/YAML values, with the API key hidden."""
+        """Settings as plain JSON/YAML values without the API keys (they come from the environment)."""
         data = self.model_dump(mode="json")
-        if data.get("qdrant_api_key"):
-            data["qdrant_api_key"] = "***"
+        for secret in SECRETS:
+            data.pop(secret, None)
         return data
+
+
+SECRETS = ("qdrant_api_key", "llm_api_key")
 
 
 class _FileSource(PydanticBaseSettingsSource):

@@ -1,4 +1,4 @@
-"""The order of the stages: load → split → baselines → rounds of (mine → train → index → evaluate) → export.
+"""The order of the stages: (generate queries) → load → split → baselines → rounds of (mine → train → index → evaluate) → export.
 
 This is the only module that knows that order; each stage lives in its own module.
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from sparsefit.progress import progress_bar
 from sparsefit.run import new_run_folder, read_json, write_atomic, write_json
 
 SPLIT_FILE = "split.json"
+QUERIES_FILE = "queries.jsonl"  # generated training queries, when no judgments are given
 
 
 @dataclass
@@ -46,8 +48,15 @@ def load_inputs(catalog_path: str | Path, judgments_path: str | Path, settings: 
     judgments = load_judgments(judgments_path, catalog, **judgment_options)
     test_judgments = None
     if settings.test_judgments is not None:
-        # The very same gains for the test file: a graded range is otherwise detected per file.
-        test_judgments = load_judgments(settings.test_judgments, catalog, **{**judgment_options, "scheme": judgments.scheme})
+        if judgments.scheme.name == "binary" and settings.label_scheme is None:
+            # Binary training data (e.g. generated queries) next to graded or ESCI test judgments:
+            # the test file keeps its own scheme, and the binary positives take its top gain.
+            test_judgments = load_judgments(settings.test_judgments, catalog, **judgment_options)
+            if test_judgments.scheme.name != "binary":
+                judgments = judgments.binary_on(test_judgments.scheme)
+        else:
+            # The very same gains for the test file: a graded range is otherwise detected per file.
+            test_judgments = load_judgments(settings.test_judgments, catalog, **{**judgment_options, "scheme": judgments.scheme})
         judgments = judgments.merge(test_judgments)
     loaded = time.perf_counter()
     split = _decide_split(judgments, test_judgments, settings, folder)
@@ -106,6 +115,66 @@ def run_evaluation(
     return report, folder, inputs
 
 
+def generate_training_queries(
+    catalog_path: str | Path, settings: Settings, target: Path, *, show_progress: bool = True
+) -> dict:
+    """Write generated training queries to ``target`` (JSON lines) and return what was done.
+
+    Offline by default; an LLM when ``settings.llm_model`` is set (its answers are cached under
+    ``$XDG_CACHE_HOME/sparsefit/llm``, so a rerun after an interruption does not pay twice).
+
+    Example:
+        >>> from sparsefit.config import load_settings
+        >>> generate_training_queries("examples/catalog.csv", load_settings(), Path("queries.jsonl"))  # doctest: +SKIP
+        {'source': 'offline', 'products': 400, 'queries': 800, ...}
+    """
+    import numpy as np
+
+    from sparsefit.queries import LLMQueryGenerator, OfflineQueryGenerator, write_queries
+
+    catalog = load_catalog(catalog_path, **catalog_options(settings))
+    positions = list(range(len(catalog)))
+    if settings.query_products is not None and settings.query_products < len(catalog):
+        rng = np.random.default_rng(settings.seed)
+        positions = sorted(rng.choice(len(catalog), size=settings.query_products, replace=False).tolist())
+    started = time.perf_counter()
+    if settings.llm_model:
+        prompt = settings.llm_prompt_file.read_text(encoding="utf-8") if settings.llm_prompt_file else None
+        generator = LLMQueryGenerator(
+            settings.llm_url or "https://api.openai.com/v1", settings.llm_model,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            per_product=settings.queries_per_product, products_per_request=settings.llm_products_per_request,
+            concurrency=settings.llm_concurrency, max_retries=settings.llm_max_retries, prompt_template=prompt,
+            cache_dir=llm_cache_dir(),
+        )
+        with progress_bar(f"asking {settings.llm_model} for queries", len(positions), enabled=show_progress) as advance:
+            queries, report = generator.generate(catalog, product_positions=positions, progress=advance)
+        info = {"source": f"llm:{settings.llm_model}", **report.as_dict()}
+        if not queries:
+            raise SparsefitError(f"the LLM gave no usable queries ({report.errors or 'no answers'})",
+                                 hint="check --llm-url, --llm-model and the API key (SPARSEFIT_LLM_API_KEY)")
+    else:
+        generator = OfflineQueryGenerator(catalog, seed=settings.seed, typo_rate=settings.query_typo_rate)
+        queries = []
+        with progress_bar("generating queries from the catalog", len(positions), enabled=show_progress) as advance:
+            for i in positions:
+                queries.extend(generator.for_product(i, settings.queries_per_product))
+                advance(1)
+        covered = len({q.product_id for q in queries})
+        info = {"source": "offline", "products": len(positions), "products_with_queries": covered,
+                "generated": len(queries), "kinds": dict(sorted(Counter(q.kind for q in queries).items()))}
+    info["seconds"] = round(time.perf_counter() - started, 2)
+    write_queries(queries, target)
+    return info
+
+
+def llm_cache_dir() -> Path:
+    """Where LLM answers are cached, shared by all runs (keyed by model, prompt and product text)."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sparsefit" / "llm"
+
+
 def describe_inputs(inputs: Inputs) -> dict:
     """What was loaded and detected, for the run folder and for ``sparsefit inspect``."""
     catalog, judgments = inputs.catalog, inputs.judgments
@@ -152,7 +221,7 @@ class Trainer:
     def __init__(
         self,
         catalog_path: str | Path,
-        judgments_path: str | Path,
+        judgments_path: str | Path | None,
         settings: Settings,
         *,
         resume: bool = False,
@@ -169,11 +238,19 @@ class Trainer:
             )
         self.folder.mkdir(parents=True, exist_ok=True)
         save_settings(settings, self.folder / "config.yaml")
-        write_json(self.folder / "run.json", {"catalog": str(Path(catalog_path).resolve()),
-                                              "judgments": str(Path(judgments_path).resolve())})
         self.state = RunState(self.folder)
         self.show_progress = show_progress
         self.timings: dict[str, float] = _read_optional(self.folder / "timings.json")
+        if judgments_path is None:  # no judgments: train on queries generated from the catalog
+            judgments_path = self.folder / QUERIES_FILE
+            if not self.state.done("queries"):
+                started = time.perf_counter()
+                info = generate_training_queries(catalog_path, settings, judgments_path, show_progress=show_progress)
+                write_json(self.folder / "queries.json", info)
+                self._time("queries", started)
+                self.state.mark("queries")
+        write_json(self.folder / "run.json", {"catalog": str(Path(catalog_path).resolve()),
+                                              "judgments": str(Path(judgments_path).resolve())})
         started = time.perf_counter()
         self.inputs = load_inputs(catalog_path, judgments_path, settings, self.folder)
         self._time("load", started)
@@ -379,10 +456,10 @@ def resume_trainer(folder: str | Path, *, show_progress: bool = True) -> Trainer
 
 
 def finetune(
-    catalog: str | Path, judgments: str | Path, settings: Settings | None = None, *, resume: bool = False,
+    catalog: str | Path, judgments: str | Path | None = None, settings: Settings | None = None, *, resume: bool = False,
     show_progress: bool = True, **overrides,
 ) -> Path:
-    """Fine-tune on ``catalog`` with ``judgments``; returns the run folder (model in ``<run>/model``).
+    """Fine-tune on ``catalog`` with ``judgments`` (or generated queries); returns the run folder (model in ``<run>/model``).
 
     Example:
         >>> run = finetune("examples/catalog.csv", "examples/judged_queries.csv", rounds=2)   # doctest: +SKIP

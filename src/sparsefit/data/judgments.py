@@ -111,6 +111,12 @@ class LabelScheme:
             return None
         return number - self.low
 
+    def top_gain(self) -> float:
+        """The highest gain a label can have in this scheme."""
+        if self.gains:
+            return max(self.gains.values())
+        return float((self.high if self.high is not None else 1.0) - (self.low or 0.0))
+
     def describe(self) -> str:
         """One line for people, e.g. ``graded 1.0–3.0 (gain = label − 1.0, relevant ≥ 1.0 gain)``."""
         relevant = f"relevant ≥ {_num(self.relevant_threshold)} gain"
@@ -328,6 +334,23 @@ class Judgments:
         wanted = self._known(keys)
         picked = [i for i, key in enumerate(self.query_keys) if key in wanted]
         return self._take(picked)
+
+    def binary_on(self, scheme: LabelScheme) -> Judgments:
+        """Binary judgments (e.g. generated queries) restated on ``scheme``: relevant → its top gain, else 0.
+
+        Lets binary training data sit with graded or ESCI test judgments in one run.
+
+        Example:
+            >>> binary = load_judgments("queries.jsonl")                             # doctest: +SKIP
+            >>> binary.binary_on(detect_scheme(["1", "2", "3"])).gains.tolist()[:1]  # doctest: +SKIP
+            [2.0]
+        """
+        if self.scheme.name != "binary":
+            raise SparsefitError(f"only binary judgments can be restated on another scheme, not {self.scheme.describe()}",
+                                 file=self.source, hint="load both files with the same --scheme")
+        top = scheme.top_gain()
+        gains = np.where(self.gains >= self.scheme.relevant_threshold, top, 0.0)
+        return dataclasses.replace(self, gains=gains.astype(np.float64), scheme=scheme)
 
     def merge(self, other: Judgments) -> Judgments:
         """These judgments followed by ``other``'s (e.g. a separate test file); same scheme required.
