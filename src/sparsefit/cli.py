@@ -312,6 +312,8 @@ def _print_inputs(inputs) -> None:
     _print_judgments(inputs.judgments)
     s = inputs.split
     console.print(f"Split ({s.method}, seed {s.seed}): {len(s.train):,} train queries, {len(s.test):,} test queries")
+    if s.not_evaluable:
+        console.print(f"  {s.not_evaluable:,} judged queries have no relevant product: not evaluable, so never held out")
 
 
 @app.command()
@@ -342,6 +344,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         sys.exit(130)
+    except OSError as exc:  # the safety net for file system trouble not caught where it happened
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}. Fix: check the path, its permissions and free disk space.",
+                      highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
     except Exception as exc:  # click usage errors
         import click
 

@@ -160,7 +160,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         else:
             raise SparsefitError("config file must end in .yaml, .yml or .toml", file=path)
     except (yaml.YAMLError, ValueError) as exc:
-        raise SparsefitError(f"config file is not valid ({str(exc).splitlines()[0]})", file=path) from None
+        raise SparsefitError(f"config file is not valid ({str(exc).splitlines()[0]})", file=path,
+                             hint="fix its syntax (YAML: `setting: value` per line; TOML: `setting = value`)") from None
     if not isinstance(data, dict):
         raise SparsefitError("config file must hold a mapping of setting: value", file=path)
     return {key.replace("-", "_"): value for key, value in data.items()}

@@ -23,7 +23,7 @@ from sparsefit.evaluation.evaluate import evaluate, evaluate_bm25, evaluate_enco
 from sparsefit.evaluation.report import Report, SystemResult
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.progress import progress_bar
-from sparsefit.run import new_run_folder, read_json, write_atomic, write_json
+from sparsefit.run import make_folder, new_run_folder, read_json, write_atomic, write_json
 
 SPLIT_FILE = "split.json"
 QUERIES_FILE = "queries.jsonl"  # generated training queries, when no judgments are given
@@ -97,8 +97,7 @@ def run_evaluation(
     catalog_path: str | Path, judgments_path: str | Path, settings: Settings, *, show_progress: bool = True
 ) -> tuple[Report, Path, Inputs]:
     """Load, split, evaluate BM25 and ``settings.models`` on the held-out queries, save everything."""
-    folder = Path(settings.output) if settings.output else new_run_folder("evaluate")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(Path(settings.output) if settings.output else new_run_folder("evaluate"))
     save_settings(settings, folder / "config.yaml")
     inputs = load_inputs(catalog_path, judgments_path, settings, folder)
     report = evaluate(
@@ -236,7 +235,7 @@ class Trainer:
                 "the run folder already holds a run", file=self.folder,
                 hint=f"resume it with --resume {self.folder}, or pick another --output",
             )
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         save_settings(settings, self.folder / "config.yaml")
         self.state = RunState(self.folder)
         self.show_progress = show_progress

@@ -23,6 +23,7 @@ from sparsefit.errors import SparsefitError
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
     path = Path(path)
+    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -32,6 +33,8 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except OSError as exc:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)  # no half-written leftovers
         raise SparsefitError(
             f"cannot write the file ({exc.strerror or exc})",
             file=path,
@@ -52,6 +55,20 @@ def read_json(path: Path) -> Any:
         raise SparsefitError("file not found", file=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SparsefitError(f"file is damaged ({exc})", file=path, hint="delete it and run again") from None
+
+
+def make_folder(path: Path) -> Path:
+    """Create the output folder ``path`` (and parents), or a clear error saying why it cannot be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SparsefitError("the output folder is an existing file", file=path,
+                             hint="pass --output with a folder path (new or existing folder)") from None
+    except OSError as exc:
+        raise SparsefitError(f"cannot create the output folder ({exc.strerror or exc})", file=path,
+                             hint="choose an output folder you can write to (--output) and check free disk space") from None
+    return path
 
 
 def new_run_folder(kind: str, root: Path = Path("runs")) -> Path:

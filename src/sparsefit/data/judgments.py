@@ -591,6 +591,15 @@ class _Loader:
             return 0, []
         examples = [f"row {self.row(i)}: {self.pcol} '{self.pids[i]}'" for i in unknown[:5]]
         if 2 * len(unknown) > len(self.keep):
+            floats = [i for i in unknown if re.fullmatch(r"\d+\.0+", self.pids[i]) and self.pids[i].split(".")[0] in catalog]
+            if 2 * len(floats) > len(unknown):
+                i = floats[0]
+                raise SparsefitError(
+                    f"product ids are written as decimal numbers ('{self.pids[i]}' for catalog id "
+                    f"'{self.pids[i].split('.')[0]}', {len(floats)} of {len(self.keep)} judgments)",
+                    file=self.table.path, row=self.row(i), column=self.pcol,
+                    hint="export the id column as text (spreadsheets turn 100001 into 100001.0), then load again",
+                )
             raise SparsefitError(
                 f"{len(unknown)} of {len(self.keep)} judgments name products not in the catalog "
                 f"(e.g. {'; '.join(examples[:3])}); the id column '{self.pcol}' probably does not match "

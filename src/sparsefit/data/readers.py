@@ -16,10 +16,14 @@ Example:
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
 import json
+import lzma
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "txt",
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
 }
-SUPPORTED = "CSV, TSV, JSON, JSON Lines (.jsonl/.ndjson) or Parquet"
+SUPPORTED = "CSV, TSV, JSON, JSON Lines (.jsonl/.ndjson) or Parquet (optionally .gz, .bz2 or .xz compressed)"
 _INT_RE = r"[+-]?(?:0|[1-9][0-9]*)"
 _FLOAT_RE = r"[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _MAX_SHOWN_COLUMNS = 25
@@ -182,6 +186,8 @@ def infer_column(values: pd.Series) -> pd.Series:
 
 # -- files and bytes ------------------------------------------------------------------------------
 
+COMPRESSIONS = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
+
 def _format_of(path: Path) -> str:
     if not path.exists():
         raise SparsefitError("file not found", file=path, hint="check the path (relative paths start from the current folder)")
@@ -189,7 +195,10 @@ def _format_of(path: Path) -> str:
         inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in FORMATS)[:5]
         hint = "pass a file inside it" + (f", e.g. {', '.join(inside)}" if inside else "")
         raise SparsefitError("is a folder, not a file", file=path, hint=hint)
-    fmt = FORMATS.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    if suffix in COMPRESSIONS:  # catalog.csv.gz: the format is the suffix before the compression's
+        suffix = Path(path.stem).suffix.lower()
+    fmt = FORMATS.get(suffix)
     if fmt is None:
         raise SparsefitError(
             f"unsupported file type '{path.suffix or '(no extension)'}'", file=path,
@@ -200,7 +209,12 @@ def _format_of(path: Path) -> str:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
+        decompress = COMPRESSIONS.get(path.suffix.lower())
+        return decompress(data) if decompress is not None else data
+    except (EOFError, ValueError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        raise SparsefitError(f"the {path.suffix} file does not decompress ({exc})", file=path,
+                             hint="compress it again, or pass the uncompressed file") from None
     except PermissionError:
         raise SparsefitError("permission denied: the file can't be read", file=path,
                              hint="make it readable (e.g. chmod +r) or copy it somewhere you can read") from None

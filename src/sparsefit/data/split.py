@@ -145,7 +145,8 @@ def split_queries(
     eligible = sorted(judgments.keys_with_relevant())
     if len(eligible) < 2:
         raise SparsefitError(
-            f"only {len(eligible)} judged queries have a relevant product; a split needs at least 2",
+            f"only {len(eligible)} judged {'query has' if len(eligible) == 1 else 'queries have'} a relevant product; "
+            "a split needs at least 2 (one to train on, one held out)",
             file=judgments.source, hint="add judged queries, or pass --test-judgments with a separate test file",
         )
     n_test = min(max(int(round(test_fraction * len(eligible))), 1), len(eligible) - 1)
