@@ -61,7 +61,7 @@ def test_at_least_one_test_and_one_train_query(tmp_path):
     assert len(split_queries(two, test_fraction=0.01).test) == 1
     assert len(split_queries(two, test_fraction=0.99).train) == 1
     one = load_judgments(judgments_file(tmp_path, many_queries(3, without_relevant=2), name="one.csv"))
-    with pytest.raises(SparsefitError, match="only 1 judged queries have a relevant product"):
+    with pytest.raises(SparsefitError, match="only 1 judged query has a relevant product"):
         split_queries(one)
 
 
