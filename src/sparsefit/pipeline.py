@@ -261,14 +261,38 @@ class Trainer:
             settings.positive_min_gain if settings.positive_min_gain is not None else default_positive_gain(self.inputs.judgments)
         )
         self._loaded: tuple[int, Encoder] | None = None  # (round, its model) last loaded from disk
+        self.repairs: list[dict] = read_json(self.folder / "repairs.json") if (self.folder / "repairs.json").is_file() else []
 
     # -- the stages ---------------------------------------------------------------------------
     def fit(self) -> Path:
         """Baselines, then every round: train, index, evaluate, mine for the next; returns the run folder."""
         self.baselines()
-        for round_no in range(self.settings.rounds):
-            self._round(round_no)
+        round_no = 0
+        for trained in [n for n in range(self.settings.rounds) if self.state.done(f"round-{n}/train")]:
+            try:  # a resumed run checks that its finished rounds' checkpoints still load
+                self._encoder_after(trained)
+            except DamagedCheckpoint as damaged:
+                self._redo_from(damaged.round, damaged.reason)
+                break
+        while round_no < self.settings.rounds:
+            try:
+                self._round(round_no)
+                round_no += 1
+            except DamagedCheckpoint as damaged:  # e.g. a disk error: redo that round, keep the ones before
+                self._redo_from(damaged.round, damaged.reason)
+                round_no = damaged.round
         return self.folder
+
+    def _redo_from(self, round_no: int, reason: str) -> None:
+        from sparsefit.progress import console
+
+        forgotten = [s for s in self.state.stages if s == "export" or (s.startswith("round-") and int(s[6:].split("/")[0]) >= round_no)]
+        self.state.forget(forgotten)
+        self._loaded = None
+        self.repairs.append({"round": round_no, "reason": reason, "redone": forgotten})
+        write_json(self.folder / "repairs.json", self.repairs)
+        console.print(f"[yellow]The checkpoint of round {round_no} is damaged ({reason}); training round {round_no} again "
+                      f"(rounds before it are kept).[/]")
 
     def baselines(self) -> None:
         """BM25 and the untuned base model on the held-out queries (once per run)."""
@@ -399,7 +423,10 @@ class Trainer:
     def _encoder_after(self, n: int) -> Encoder:
         folder = self.folder / "rounds" / str(n) / "model"
         if self._loaded is None or self._loaded[0] != n:
-            self._loaded = (n, load_encoder(str(folder), max_seq_length=self.settings.max_seq_length))
+            try:
+                self._loaded = (n, load_encoder(str(folder), max_seq_length=self.settings.max_seq_length))
+            except Exception as exc:  # a checkpoint we wrote that no longer loads is damaged, whatever the error
+                raise DamagedCheckpoint(n, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}") from exc
         return self._loaded[1]
 
     def _index_for(self, encoder: Encoder, vectors_file: Path):
@@ -439,6 +466,15 @@ class Trainer:
         write_atomic(self.folder / "README.md", model_card(report, self.settings, self.timings, self.inputs))
         self.state.mark("export")
         return target
+
+
+class DamagedCheckpoint(Exception):
+    """A finished round's saved model no longer loads; the round is trained again."""
+
+    def __init__(self, round_no: int, reason: str) -> None:
+        super().__init__(f"round {round_no}: {reason}")
+        self.round = round_no
+        self.reason = reason
 
 
 def resume_trainer(folder: str | Path, *, show_progress: bool = True) -> Trainer:

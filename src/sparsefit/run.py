@@ -100,6 +100,11 @@ class RunState:
     def done(self, stage: str) -> bool:
         return stage in self.stages
 
+    def forget(self, stages: list[str]) -> None:
+        """Mark ``stages`` as not done (their work will be redone)."""
+        self.stages = [s for s in self.stages if s not in set(stages)]
+        write_json(self.path, {"done": self.stages})
+
     def mark(self, stage: str) -> None:
         if stage not in self.stages:
             self.stages.append(stage)

@@ -80,3 +80,33 @@ def test_separate_test_file_defines_the_test_queries(tmp_path):
 def test_index_names_are_safe():
     assert index_name("runs/x/rounds/2/model") == "runs-x-rounds-2-model"
     assert index_name("splade-tiny") == "splade-tiny"
+
+
+def test_a_complete_index_is_reopened_and_an_incomplete_or_damaged_one_rebuilt(demo, splade_tiny, tmp_path):
+    from sparsefit.evaluation.evaluate import catalog_index
+
+    catalog, _, _ = demo
+    encoder = splade_tiny
+    vectors_file = tmp_path / "vectors.npz"
+    options = dict(path=tmp_path / "index", show_progress=False, vectors_file=vectors_file)
+
+    def open_again():
+        seconds = {}
+        index, vectors = catalog_index(encoder, catalog, seconds=seconds, **options)
+        index.close()
+        return seconds["encode"], vectors
+
+    built, first = open_again()
+    assert built > 0 and first.shape[0] == len(catalog)
+    reopened, again = open_again()
+    assert reopened == 0.0 and (again != first).nnz == 0  # complete: reopened, not rebuilt
+    vectors_file.write_bytes(b"damaged")
+    rebuilt, repaired = open_again()
+    assert rebuilt > 0 and (repaired != first).nnz == 0  # damaged vectors: rebuilt
+    from sparsefit.index import open_index
+
+    with open_index(path=tmp_path / "index") as index:
+        meta = index.get_metadata()
+        index.set_metadata({**meta, "complete": False})  # as if killed while indexing
+    rebuilt, _ = open_again()
+    assert rebuilt > 0

@@ -165,8 +165,13 @@ def catalog_index(
     meta = index.get_metadata()
     vectors_ok = vectors_file is None or vectors_file.is_file()
     if vectors_ok and all(meta.get(k) == v for k, v in wanted.items()) and index.count() == len(catalog):
-        seconds["encode"] = seconds["index"] = 0.0
-        return index, sp.load_npz(vectors_file).tocsr() if vectors_file else None
+        try:
+            vectors = sp.load_npz(vectors_file).tocsr() if vectors_file else None
+        except (OSError, ValueError, KeyError, EOFError):  # damaged vectors file: rebuild both below
+            vectors = False
+        if vectors is not False and (vectors is None or vectors.shape[0] == len(catalog)):
+            seconds["encode"] = seconds["index"] = 0.0
+            return index, vectors
     index.close()
     index, vectors = build_index(encoder, catalog, path=path, url=url, api_key=api_key, collection=collection,
                                  batch_size=batch_size, show_progress=show_progress, seconds=seconds)
