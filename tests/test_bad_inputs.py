@@ -183,6 +183,10 @@ CASES = [
     Case("output folder cannot be written (disk full)", judgments=J, command="evaluate", setup=_no_space,
          args=["--no-bm25"], fragments=["No space left", "--output"]),
     Case("output folder is a file", judgments=J, command="evaluate", args=["--output", "OUTFILE"], fragments=["output"]),
+    Case("model folder missing its weights", judgments=J, command="evaluate", args=["--no-bm25", "--model", "MODELDIR"],
+         fragments=["model"]),
+    Case("model name that is neither alias, folder nor reachable hub id", judgments=J, command="evaluate",
+         args=["--no-bm25", "--model", "no-such/model-xyz"], fragments=["no-such/model-xyz", "alias"]),
     Case("Qdrant URL refusing connections", judgments=J, command="evaluate",
          args=["--no-bm25", "--qdrant-url", "http://127.0.0.1:9"], fragments=["Qdrant", "127.0.0.1:9"]),
 ]
@@ -204,6 +208,10 @@ def _materialize(case: Case, tmp_path: Path) -> list[str]:
             config = tmp_path / "config.yaml"
             config.write_text(arg.removeprefix("CONFIG::"))
             arg = str(config)
+        elif arg == "MODELDIR":  # a model folder with its config but without weights or tokenizer
+            (tmp_path / "model").mkdir()
+            (tmp_path / "model" / "config.json").write_text('{"model_type": "bert"}')
+            arg = str(tmp_path / "model")
         elif arg == "OUTFILE":
             (tmp_path / "taken").write_text("a file, not a folder")
             arg = str(tmp_path / "taken")
