@@ -26,5 +26,8 @@ test: install
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
 
+bench: install
+	$(BIN)/python bench/bench.py
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -162,7 +162,8 @@ class LLMQueryGenerator:
                 self._count(report, fatal.reason)
                 return done, remaining
             if answer is None:  # retryable failure
-                time.sleep(wait if wait is not None else self.backoff * 2 ** attempt)
+                if attempt < self.max_retries:
+                    time.sleep(wait if wait is not None else self.backoff * 2 ** attempt)
                 continue
             still = []
             for slot, i in enumerate(remaining, start=1):
@@ -172,7 +173,7 @@ class LLMQueryGenerator:
                     self._cache_put(catalog.texts[i], queries)
                 else:
                     still.append(i)
-            if len(still) and len(still) < len(remaining):
+            if still:
                 self._count(report, "product missing from an answer")
             remaining = still
             if not remaining:
