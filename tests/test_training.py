@@ -195,3 +195,20 @@ def test_training_without_judgments_uses_generated_queries_and_evaluates_on_the_
     # Resuming reuses the generated queries instead of generating again.
     resumed = resume_trainer(trainer.folder, show_progress=False)
     assert resumed.state.done("queries") and resumed.timings["queries"] == trainer.timings["queries"]
+
+
+def test_generated_queries_equal_to_test_queries_are_left_out_and_counted(tmp_path):
+    from sparsefit.pipeline import load_inputs
+
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("id,title\nP1,cordless drill\nP2,garden hose\nP3,door knob\n")
+    generated = tmp_path / "queries.jsonl"
+    generated.write_text("".join(json.dumps({"query": q, "product_id": p, "label": 1}) + "\n"
+                                 for q, p in [("drill", "P1"), ("hose", "P2"), ("Door  Knob", "P3"), ("knob", "P3")]))
+    test = tmp_path / "test.csv"
+    test.write_text("query,product_id,relevance\ndoor knob,P3,3\ndoor knob,P1,1\n")
+    inputs = load_inputs(catalog, generated, load_settings(test_judgments=test), tmp_path)
+    assert inputs.judgments.skipped["training query equal to a test query (left out)"] == 1
+    assert sorted(inputs.split.train) == ["drill", "hose", "knob"] and inputs.split.test == ["door knob"]
+    assert inputs.judgments.qrels()["door knob"] == {"P3": 2.0, "P1": 0.0}  # the test file's own gains
+    assert inputs.judgments.qrels()["drill"] == {"P1": 2.0}  # binary positives take the top gain (3 − 1)

@@ -54,6 +54,13 @@ def load_inputs(catalog_path: str | Path, judgments_path: str | Path, settings: 
             test_judgments = load_judgments(settings.test_judgments, catalog, **judgment_options)
             if test_judgments.scheme.name != "binary":
                 judgments = judgments.binary_on(test_judgments.scheme)
+            # A training query that is also a test query is held out: its training rows are left out (counted).
+            test_keys = set(test_judgments.query_keys)
+            kept = [k for k in judgments.keys() if k not in test_keys]
+            if len(kept) < len(judgments.keys()):
+                left_out = len(judgments) - len(judgments.subset(kept))
+                judgments = dataclasses.replace(judgments.subset(kept), skipped={
+                    **judgments.skipped, "training query equal to a test query (left out)": left_out})
         else:
             # The very same gains for the test file: a graded range is otherwise detected per file.
             test_judgments = load_judgments(settings.test_judgments, catalog, **{**judgment_options, "scheme": judgments.scheme})
