@@ -42,28 +42,31 @@ def _metrics(run) -> list:
 @pytest.mark.slow
 def test_kill_9_at_seeded_moments_and_resume_gives_the_uninterrupted_result(tiny_model, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    began = time.perf_counter()
     reference = subprocess.run(_command(tiny_model, tmp_path / "reference"), capture_output=True, text=True, env=env, timeout=600)
     assert reference.returncode == 0, reference.stderr
-    wall = time.perf_counter() - began
+    stages = _stages(tmp_path / "reference")
 
+    # Kill points: after a seeded number of finished stages, plus a seeded delay into the next stage.
     run = tmp_path / "killed"
     rng = np.random.default_rng(SEED)
+    targets = sorted(rng.choice(np.arange(0, len(stages) - 1), size=4, replace=False).tolist())
     kills = []
     command = _command(tiny_model, run)
-    for delay in rng.uniform(0.15, 0.9, size=4) * wall:
+    for target in targets:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        try:
-            process.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-            kills.append(tuple(_stages(run)))
-        else:
+        deadline = time.time() + 300
+        while len(_stages(run)) < target and process.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(float(rng.uniform(0.0, 2.0)))
+        if process.poll() is not None:
             assert process.returncode == 0, process.stderr.read().decode()
             break
-        command = _command(tiny_model, run, "--resume", str(run))
-    finished = subprocess.run(_command(tiny_model, run, "--resume", str(run)), capture_output=True, text=True, env=env, timeout=600)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        kills.append(tuple(_stages(run)))
+        # Killed before the run folder was set up, a user starts again; after that, they resume.
+        command = _command(tiny_model, run, "--resume", str(run)) if (run / "run.json").is_file() else _command(tiny_model, run)
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert finished.returncode == 0, finished.stderr
     assert "export" in _stages(run)
     assert len(kills) >= 3 and len(set(kills)) >= 3, kills  # killed in at least 3 different places

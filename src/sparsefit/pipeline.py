@@ -244,6 +244,10 @@ class Trainer:
             )
         make_folder(self.folder)
         save_settings(settings, self.folder / "config.yaml")
+        write_json(self.folder / "run.json", {  # first, so that a run killed at any later moment can resume
+            "catalog": str(Path(catalog_path).resolve()),
+            "judgments": str(Path(judgments_path).resolve()) if judgments_path is not None else None,
+        })
         self.state = RunState(self.folder)
         self.show_progress = show_progress
         self.timings: dict[str, float] = _read_optional(self.folder / "timings.json")
@@ -255,8 +259,6 @@ class Trainer:
                 write_json(self.folder / "queries.json", info)
                 self._time("queries", started)
                 self.state.mark("queries")
-        write_json(self.folder / "run.json", {"catalog": str(Path(catalog_path).resolve()),
-                                              "judgments": str(Path(judgments_path).resolve())})
         started = time.perf_counter()
         self.inputs = load_inputs(catalog_path, judgments_path, settings, self.folder)
         self._time("load", started)
