@@ -49,7 +49,7 @@ def test_kill_9_at_seeded_moments_and_resume_gives_the_uninterrupted_result(tiny
     # Kill points: after a seeded number of finished stages, plus a seeded delay into the next stage.
     run = tmp_path / "killed"
     rng = np.random.default_rng(SEED)
-    targets = sorted(rng.choice(np.arange(0, len(stages) - 1), size=4, replace=False).tolist())
+    targets = sorted(rng.choice(np.arange(0, len(stages) - 1), size=6, replace=False).tolist())
     kills = []
     command = _command(tiny_model, run)
     for target in targets:
@@ -57,7 +57,7 @@ def test_kill_9_at_seeded_moments_and_resume_gives_the_uninterrupted_result(tiny
         deadline = time.time() + 300
         while len(_stages(run)) < target and process.poll() is None and time.time() < deadline:
             time.sleep(0.02)
-        time.sleep(float(rng.uniform(0.0, 2.0)))
+        time.sleep(float(rng.uniform(0.0, 3.0)))
         if process.poll() is not None:
             assert process.returncode == 0, process.stderr.read().decode()
             break
