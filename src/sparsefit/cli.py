@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -332,6 +333,151 @@ def models() -> None:
             installed = f"no: {exc.hint}"
         table.add_row(alias.alias, alias.requirement, installed, alias.description)
     console.print(table)
+
+
+def _serve_settings(config: Optional[Path], **overrides):
+    """Settings for serve/studio; a non-loopback address without a token is refused."""
+    from sparsefit.config import load_settings
+
+    settings = load_settings(config, **overrides)
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and settings.token is None:
+        raise SparsefitError(f"binding {settings.host} exposes the service beyond this machine without a token",
+                             hint="pass --token (or set SPARSEFIT_TOKEN), or keep the default --host 127.0.0.1")
+    return settings
+
+
+def _run_app(app, settings, what: str, path: str = "") -> None:
+    import uvicorn
+
+    console.print(f"{what} on http://{settings.host}:{settings.port}{path}"
+                  + (" (token required)" if settings.token else "") + "; Ctrl-C stops it.")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=3)
+
+
+TokenOpt = Annotated[Optional[str], typer.Option(help="bearer token required on every endpoint (or SPARSEFIT_TOKEN)")]
+
+
+@app.command()
+def serve(
+    run: Annotated[Path, typer.Argument(help="a finished run folder from `sparsefit train`")],
+    host: Annotated[Optional[str], typer.Option(help="address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (default 8000)")] = None,
+    token: TokenOpt = None,
+    config: Optional[Path] = None,
+) -> None:
+    """Serve search over a run: POST /search, GET /products/{id}, POST /explain, /rules, GET /health, /docs."""
+    from sparsefit.serving.app import create_app
+    from sparsefit.serving.service import SearchService
+
+    settings = _serve_settings(config, host=host, port=port, token=token)
+    SearchService.open(run).close()  # fail here, with one line, on a run that cannot be served; fits confidence once
+    app_ = create_app([run], token=settings.token.get_secret_value() if settings.token else None)
+    _run_app(app_, settings, f"Serving {run}")
+
+
+@app.command()
+def studio(
+    workspace: Annotated[Optional[Path], typer.Option(help="studio folder for runs, jobs and uploads (default ./sparsefit-studio)")] = None,
+    allow_root: Annotated[Optional[list[Path]], typer.Option(help="folder the studio may read catalogs from (repeatable; default: the current folder)")] = None,
+    run: Annotated[Optional[list[Path]], typer.Option(help="an existing run folder to show and search too (repeatable)")] = None,
+    host: Annotated[Optional[str], typer.Option(help="address to bind (default 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (default 8000)")] = None,
+    token: TokenOpt = None,
+    no_open: Annotated[bool, typer.Option("--no-open", help="do not open a browser")] = False,
+    config: Optional[Path] = None,
+) -> None:
+    """The web studio: start training runs, follow them live, compare runs, and search with explanations."""
+    from sparsefit.serving.app import create_app
+
+    settings = _serve_settings(config, host=host, port=port, token=token, workspace=workspace, allow_roots=allow_root)
+    roots = settings.allow_roots or [Path.cwd()]
+    for root in roots:
+        if not root.is_dir():
+            raise SparsefitError("allowed root is not a folder", file=root, hint="pass an existing folder to --allow-root")
+    secret = settings.token.get_secret_value() if settings.token else None
+    app_ = create_app(list(run or []), workspace=settings.workspace, allowed_roots=roots, token=secret,
+                      max_upload_mb=settings.max_upload_mb)
+    url = f"http://{settings.host}:{settings.port}/studio" + (f"?token={secret}" if secret else "")
+    if not no_open:
+        import webbrowser
+
+        threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    _run_app(app_, settings, f"Studio (workspace {settings.workspace})", "/studio")
+
+
+rules_app = typer.Typer(help="Exclusion rules of a run's collection: when a query is near A, drop results near B.",
+                        no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("add")
+def rules_add(
+    run: Annotated[Path, typer.Argument(help="a finished run folder")],
+    when: Annotated[str, typer.Argument(help="anchor text A: the rule fires for queries near it")],
+    exclude: Annotated[str, typer.Argument(help="anchor text B: results near it are removed")],
+    when_threshold: Annotated[float, typer.Option(help="cosine similarity of query and A at which the rule fires")] = 0.3,
+    exclude_ratio: Annotated[float, typer.Option(help="a product is near B at this share of B's best score")] = 0.5,
+    exclude_limit: Annotated[int, typer.Option(help="at most this many products near B are removed")] = 200,
+) -> None:
+    """Add an exclusion rule to a run's collection."""
+    from sparsefit.serving.service import SearchService
+
+    service = SearchService.open(run, calibrate=False)
+    try:
+        rule = service.add_rule(when, exclude, when_threshold=when_threshold, exclude_ratio=exclude_ratio,
+                                exclude_limit=exclude_limit)
+    finally:
+        service.close()
+    console.print(f"Added rule {rule.id}: when the query is near {rule.when!r}, remove results near {rule.exclude!r}.")
+
+
+@rules_app.command("list")
+def rules_list(run: Annotated[Path, typer.Argument(help="a finished run folder")]) -> None:
+    """List a run's exclusion rules."""
+    from sparsefit.serving.service import SearchService
+
+    service = SearchService.open(run, calibrate=False)
+    try:
+        table = Table(title=f"Exclusion rules of {run}")
+        for column in ("id", "when (A)", "exclude (B)", "when ≥ cos", "exclude ≥ ratio", "limit"):
+            table.add_column(column)
+        for r in service.rules.list():
+            table.add_row(r.id, r.when, r.exclude, str(r.when_threshold), str(r.exclude_ratio), str(r.exclude_limit))
+        console.print(table)
+    finally:
+        service.close()
+
+
+@rules_app.command("remove")
+def rules_remove(run: Annotated[Path, typer.Argument(help="a finished run folder")],
+                 rule_id: Annotated[str, typer.Argument(help="the rule's id (see `sparsefit rules list`)")]) -> None:
+    """Remove an exclusion rule."""
+    from sparsefit.serving.service import SearchService
+
+    service = SearchService.open(run, calibrate=False)
+    try:
+        rule = service.remove_rule(rule_id)
+    except KeyError:
+        raise SparsefitError(f"no rule with id {rule_id!r}", file=run, hint="see `sparsefit rules list RUN`") from None
+    finally:
+        service.close()
+    console.print(f"Removed rule {rule.id} ({rule.when!r} → {rule.exclude!r}).")
+
+
+@app.command()
+def calibrate(run: Annotated[Path, typer.Argument(help="a finished run folder")]) -> None:
+    """Fit the per-hit confidence on the run's held-out queries and print its calibration error."""
+    from sparsefit.serving.service import SearchService
+
+    service = SearchService.open(run, calibrate=False)
+    try:
+        model = service.fit_confidence()
+    finally:
+        service.close()
+    r = model.report
+    console.print(f"Confidence fitted on {r['hits']:,} hits of {r['queries']:,} held-out queries "
+                  f"(relevant rate {r['relevant_rate']}): ECE {r['ece_cross_fitted']} on queries it was not fitted on "
+                  f"(two-fold), Brier {r['brier_cross_fitted']}. Saved to {run / 'confidence.json'}.")
 
 
 def main(argv: list[str] | None = None) -> None:

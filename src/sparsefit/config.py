@@ -102,10 +102,18 @@ class Settings(BaseSettings):
     collection: str = Field("catalog", description="collection name on a Qdrant server")
     retrieve_k: int = Field(100, ge=10, description="results retrieved per query for evaluation")
 
+    # -- serving and studio -----------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="address the service binds; any other than loopback needs a token")
+    port: int = Field(8000, ge=1, le=65535, description="port of the service")
+    token: SecretStr | None = Field(None, description="bearer token for every endpoint (set SPARSEFIT_TOKEN)")
+    workspace: Path = Field(Path("sparsefit-studio"), description="studio folder: its runs, jobs and uploads")
+    allow_roots: list[Path] | None = Field(None, description="folders whose files the studio may train on (default: the current folder)")
+    max_upload_mb: int = Field(200, ge=1, description="largest file the studio accepts as an upload")
+
     # -- output -----------------------------------------------------------------------------
     output: Path | None = Field(None, description="output folder (default: runs/<command>-<time>)")
 
-    @field_validator("text_fields", "models", mode="before")
+    @field_validator("text_fields", "models", "allow_roots", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -131,7 +139,7 @@ class Settings(BaseSettings):
         return data
 
 
-SECRETS = ("qdrant_api_key", "llm_api_key")
+SECRETS = ("qdrant_api_key", "llm_api_key", "token")
 
 
 class _FileSource(PydanticBaseSettingsSource):

@@ -403,9 +403,15 @@ class Trainer:
             seed=s.seed + n,
         )
         total = steps_for(len(rows), min(s.train_batch_size, len(rows)), s.epochs)
+        live = LiveTraining(self.folder / "live.json", n, total)
         with progress_bar(f"round {n}: training on {len(rows):,} rows", total, enabled=self.show_progress) as advance:
-            stats = train_round(encoder, rows, options, self.folder / "rounds" / str(n) / "trainer",
-                                on_step=lambda step, _total, _loss: advance(1))
+
+            def on_step(step: int, steps: int, loss: float | None) -> None:
+                advance(1)
+                live.update(step, steps, loss)
+
+            stats = train_round(encoder, rows, options, self.folder / "rounds" / str(n) / "trainer", on_step=on_step)
+        live.update(total, total, None, finished=True)
         encoder.model.max_seq_length = s.max_seq_length
         return stats
 
@@ -475,6 +481,24 @@ class Trainer:
         write_atomic(self.folder / "README.md", model_card(report, self.settings, self.timings, self.inputs))
         self.state.mark("export")
         return target
+
+
+class LiveTraining:
+    """``live.json``: the training round in progress, its step and its loss curve so far (read by the studio)."""
+
+    def __init__(self, file: Path, round_no: int, total: int) -> None:
+        self.file, self.round, self.total = file, round_no, total
+        self.losses: list[dict[str, float]] = []
+        self.last_write = 0.0
+
+    def update(self, step: int, steps: int, loss: float | None, *, finished: bool = False) -> None:
+        if loss is not None and (not self.losses or self.losses[-1]["loss"] != loss):
+            self.losses.append({"step": step, "loss": round(loss, 5)})
+        now = time.perf_counter()
+        if finished or now - self.last_write >= 1.0:  # at most once a second
+            self.last_write = now
+            write_json(self.file, {"round": self.round, "step": step, "steps": max(steps, step), "finished": finished,
+                                   "losses": self.losses})
 
 
 class DamagedCheckpoint(Exception):

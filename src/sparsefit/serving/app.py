@@ -1,0 +1,359 @@
+"""The FastAPI app behind ``sparsefit serve`` (search API) and ``sparsefit studio`` (the same API plus
+the web page, training jobs and uploads).
+
+Security: it binds 127.0.0.1 unless told otherwise; with a token every endpoint needs it (bearer
+header, or the cookie the studio page gets from ``/studio?token=…``); uploads are size-limited and
+stored under the workspace; paths given to the studio must lie under an allowed root.
+
+Example:
+    >>> app = create_app(runs=[Path("runs/demo")])          # doctest: +SKIP
+    >>> import uvicorn; uvicorn.run(app, host="127.0.0.1")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import Body, FastAPI, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from sparsefit.errors import SparsefitError
+from sparsefit.run import read_json
+
+STATIC = Path(__file__).parent / "static"
+DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".gz", ".bz2", ".xz")
+COOKIE = "sparsefit_token"
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., description="the search text", examples=["cordless drill"])
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=10_000)
+    filter: dict[str, Any] | None = Field(None, description='payload filter, e.g. {"brand": "Acme", "price": {"lt": 50}}')
+    run: str | None = Field(None, description="run name (default: the served run)")
+    rules: bool = Field(True, description="apply the collection's exclusion rules")
+
+
+class ExplainRequest(BaseModel):
+    query: str
+    product_id: str
+    run: str | None = None
+    top_k: int = Field(20, ge=1, le=200)
+
+
+class RuleRequest(BaseModel):
+    when: str = Field(..., description="anchor text A: the rule fires when the query is near it")
+    exclude: str = Field(..., description="anchor text B: results near it are removed")
+    when_threshold: float = Field(0.3, gt=0, le=1)
+    exclude_ratio: float = Field(0.5, gt=0, le=1)
+    exclude_limit: int = Field(200, ge=1, le=10_000)
+    run: str | None = None
+
+
+class JobRequest(BaseModel):
+    catalog: str
+    judgments: str | None = None
+    name: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Runs:
+    """Run folders by name (the served ones and the workspace's), with their services opened once."""
+
+    def __init__(self, runs: list[Path], workspace: Path | None) -> None:
+        self.fixed = {p.name: p for p in runs}
+        self.default = runs[0].name if runs else None
+        self.workspace = workspace
+        self._services: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def folders(self) -> dict[str, Path]:
+        out = dict(self.fixed)
+        if self.workspace is not None and (self.workspace / "runs").is_dir():
+            for folder in sorted((self.workspace / "runs").iterdir()):
+                if folder.is_dir():
+                    out.setdefault(folder.name, folder)
+        return out
+
+    def folder(self, name: str | None) -> Path:
+        name = name or self.default
+        if name is None:
+            raise HTTPException(400, "no run given and none is served by default; pass \"run\"")
+        folder = self.folders().get(name)
+        if folder is None:
+            raise HTTPException(404, f"no run named {name!r}")
+        return folder
+
+    def service(self, name: str | None):
+        from sparsefit.serving.service import SearchService
+
+        folder = self.folder(name)
+        with self._lock:
+            if folder.name not in self._services:
+                if not (folder / "state.json").is_file() or "export" not in read_json(folder / "state.json").get("done", []):
+                    raise HTTPException(409, f"run {folder.name!r} has not finished; search it once it has")
+                self._services[folder.name] = SearchService.open(folder)
+            return self._services[folder.name]
+
+    def close(self) -> None:
+        for service in self._services.values():
+            service.close()
+
+
+def create_app(
+    runs: list[Path] | None = None,
+    *,
+    workspace: Path | None = None,
+    allowed_roots: list[Path] | None = None,
+    token: str | None = None,
+    max_upload_mb: int = 200,
+) -> FastAPI:
+    """The search API over ``runs``; with a ``workspace`` also the studio (page, jobs, uploads)."""
+    from sparsefit.serving.jobs import JobManager
+
+    registry = Runs([Path(r).resolve() for r in runs or []], workspace.resolve() if workspace else None)
+    jobs = JobManager(workspace.resolve()) if workspace else None
+    roots = [Path(r).resolve() for r in (allowed_roots or [])] + ([workspace.resolve()] if workspace else [])
+    app = FastAPI(title="sparsefit", version="0.1.0",
+                  description="Search a fine-tuned SPLADE model over its Qdrant collection; the studio trains and compares runs.")
+    app.state.runs = registry
+
+    @app.middleware("http")
+    async def require_token(request: Request, call_next):
+        if token is not None:
+            given = request.headers.get("authorization", "")
+            given = given[7:] if given.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
+            from_query = request.query_params.get("token", "")
+            if not (hmac.compare_digest(given, token) or (from_query and hmac.compare_digest(from_query, token))):
+                return JSONResponse({"detail": "missing or wrong token: send 'Authorization: Bearer <token>'"}, status_code=401)
+            if from_query:
+                response = await call_next(request)
+                response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+                return response
+        return await call_next(request)
+
+    @app.exception_handler(SparsefitError)
+    async def input_error(_request: Request, exc: SparsefitError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"detail": problems or "invalid request"}, status_code=422)
+
+    # -- search API ------------------------------------------------------------------------
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness, and what is served."""
+        out: dict[str, Any] = {"status": "ok", "runs": len(registry.folders()), "studio": jobs is not None}
+        if registry.default:
+            out["default_run"] = registry.service(None).info()
+        return out
+
+    @app.post("/search")
+    def search(request: SearchRequest) -> dict[str, Any]:
+        """Top products for a query: score, calibrated confidence, payload; filters and exclusion rules applied."""
+        service = registry.service(request.run)
+        result = service.search(request.query, limit=request.limit, offset=request.offset, filter=request.filter,
+                                rules=request.rules)
+        result["run"] = service.folder.name
+        return result
+
+    @app.get("/products/{product_id}")
+    def product(product_id: str, run: str | None = None) -> dict[str, Any]:
+        """One product's payload."""
+        found = registry.service(run).product(product_id)
+        if found is None:
+            raise HTTPException(404, f"no product with id {product_id!r}")
+        return found
+
+    @app.post("/explain")
+    def explain(request: ExplainRequest) -> dict[str, Any]:
+        """Why a product matches a query: term weights, expansion terms and shared terms, tuned beside base."""
+        try:
+            return registry.service(request.run).explain(request.query, request.product_id, top_k=request.top_k)
+        except KeyError:
+            raise HTTPException(404, f"no product with id {request.product_id!r}") from None
+
+    @app.get("/rules")
+    def list_rules(run: str | None = None) -> dict[str, Any]:
+        """The collection's exclusion rules."""
+        return {"rules": [vars(r) for r in registry.service(run).rules.list()]}
+
+    @app.post("/rules", status_code=201)
+    def add_rule(request: RuleRequest) -> dict[str, Any]:
+        """Add an exclusion rule: when the query is near `when`, results near `exclude` are removed."""
+        rule = registry.service(request.run).add_rule(
+            request.when, request.exclude, when_threshold=request.when_threshold,
+            exclude_ratio=request.exclude_ratio, exclude_limit=request.exclude_limit)
+        return vars(rule)
+
+    @app.delete("/rules/{rule_id}")
+    def remove_rule(rule_id: str, run: str | None = None) -> dict[str, Any]:
+        try:
+            return vars(registry.service(run).remove_rule(rule_id))
+        except KeyError:
+            raise HTTPException(404, f"no rule with id {rule_id!r}") from None
+
+    # -- runs (read-only; served and studio) -----------------------------------------------
+    @app.get("/api/runs")
+    def list_runs() -> dict[str, Any]:
+        return {"runs": [run_summary(folder) for folder in registry.folders().values()]}
+
+    @app.get("/api/runs/{name}")
+    def run_detail(name: str) -> dict[str, Any]:
+        return describe_run(registry.folder(name))
+
+    if jobs is None:
+        return app
+
+    # -- studio ----------------------------------------------------------------------------
+    app.mount("/studio/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/studio")
+
+    @app.get("/studio", include_in_schema=False)
+    def studio() -> FileResponse:
+        return FileResponse(STATIC / "studio.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/files")
+    def files() -> dict[str, Any]:
+        """Data files under the allowed roots, to pick a catalog or judgments from."""
+        found = []
+        for root in roots:
+            for path in sorted(root.rglob("*")):
+                if len(found) >= 500:
+                    break
+                if path.is_file() and path.name.lower().endswith(DATA_SUFFIXES) and "runs" not in path.relative_to(root).parts[:1] \
+                        and "jobs" not in path.relative_to(root).parts[:1]:
+                    found.append({"path": str(path), "name": str(path.relative_to(root)), "size": path.stat().st_size})
+        return {"roots": [str(r) for r in roots], "files": found}
+
+    @app.post("/api/uploads")
+    async def upload(file: UploadFile) -> dict[str, Any]:
+        """Store an uploaded catalog or judgments file under the workspace (size-limited)."""
+        name = safe_name(file.filename or "upload.csv")
+        if not name.lower().endswith(DATA_SUFFIXES):
+            raise HTTPException(400, f"{name}: not a data file; upload CSV, TSV, JSON, JSONL or Parquet")
+        folder = workspace.resolve() / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{uuid.uuid4().hex[:8]}-{name}"
+        limit, size = max_upload_mb * 1024 * 1024, 0
+        with open(target, "wb") as out:
+            while chunk := await file.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    out.close()
+                    target.unlink()
+                    raise HTTPException(413, f"{name} is larger than the {max_upload_mb} MB upload limit; "
+                                             "put it under an allowed root and pick it instead")
+                out.write(chunk)
+        return {"path": str(target), "name": name, "size": size}
+
+    @app.post("/api/jobs", status_code=201)
+    def start_job(request: JobRequest) -> dict[str, Any]:
+        """Start a training run (`sparsefit train`) in the workspace."""
+        catalog = allowed_path(request.catalog, roots, "catalog")
+        judgments = allowed_path(request.judgments, roots, "judgments") if request.judgments else None
+        return jobs.start(catalog=catalog, judgments=judgments, name=request.name, options=request.options)
+
+    @app.get("/api/jobs")
+    def list_jobs() -> dict[str, Any]:
+        return {"jobs": jobs.list()}
+
+    @app.get("/api/jobs/{job_id}")
+    def job(job_id: str) -> dict[str, Any]:
+        try:
+            return {**jobs.get(job_id), "log": jobs.log(job_id)}
+        except KeyError:
+            raise HTTPException(404, f"no job {job_id!r}") from None
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel(job_id: str) -> dict[str, Any]:
+        try:
+            return jobs.cancel(job_id)
+        except KeyError:
+            raise HTTPException(404, f"no job {job_id!r}") from None
+
+    return app
+
+
+def safe_name(name: str) -> str:
+    """A file name with no directory part and only safe characters."""
+    base = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name.replace("\\", "/")).name).lstrip(".")
+    return base[:100] or "upload"
+
+
+def allowed_path(given: str, roots: list[Path], what: str) -> Path:
+    """``given`` resolved, if it is a file under one of ``roots``; else a 4xx."""
+    path = Path(given).expanduser().resolve()
+    if not any(path.is_relative_to(root) for root in roots):
+        raise HTTPException(403, f"{what} path {given!r} is outside the allowed roots "
+                                 f"({', '.join(str(r) for r in roots)}); start the studio with --allow-root")
+    if not path.is_file():
+        raise HTTPException(400, f"{what} file {given!r} does not exist")
+    return path
+
+
+def run_status(folder: Path) -> tuple[str, list[str]]:
+    state = folder / "state.json"
+    done = read_json(state).get("done", []) if state.is_file() else []
+    if "export" in done:
+        return "finished", done
+    live = folder / "live.json"
+    return ("running" if live.is_file() or done else "incomplete"), done
+
+
+def run_summary(folder: Path) -> dict[str, Any]:
+    status, _ = run_status(folder)
+    paths = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
+    systems = _systems(folder)
+    final = next((s for s in reversed(systems) if s["name"].startswith("round")), None)
+    bm25 = next((s for s in systems if s["name"] == "bm25"), None)
+    return {"name": folder.name, "status": status, "catalog": paths.get("catalog"), "judgments": paths.get("judgments"),
+            "final_ndcg": final["metrics"]["ndcg@10"] if final else None,
+            "bm25_ndcg": bm25["metrics"]["ndcg@10"] if bm25 else None}
+
+
+def describe_run(folder: Path) -> dict[str, Any]:
+    """Everything the studio charts: stages, timings, live training, losses and metrics per round."""
+    status, done = run_status(folder)
+    losses = {}
+    for training in sorted((folder / "rounds").glob("*/training.json")):
+        losses[training.parent.name] = [{"step": x["step"], "loss": x["loss"]} for x in read_json(training).get("losses", [])]
+    systems = _systems(folder)
+    rounds = [s["name"] for s in systems if s["name"].startswith("round")]
+    return {"name": folder.name, "status": status, "done": done,
+            "timings": read_json(folder / "timings.json") if (folder / "timings.json").is_file() else {},
+            "live": read_json(folder / "live.json") if (folder / "live.json").is_file() else None,
+            "losses": losses, "systems": systems, "final": rounds[-1] if rounds else None}
+
+
+def _systems(folder: Path) -> list[dict[str, Any]]:
+    """Baselines, then every evaluated round, from the run's metric files."""
+    out = []
+    for file in [*sorted((folder / "baselines").glob("*.json")),
+                 *sorted((folder / "rounds").glob("*/metrics.json"), key=lambda f: int(f.parent.name))]:
+        try:
+            data = read_json(file)
+        except Exception:  # a file being written; the next poll reads it
+            continue
+        for system in data if isinstance(data, list) else [data]:
+            if isinstance(system, dict) and "mean" in system:
+                out.append({"name": system["name"], "kind": system.get("kind"), "metrics": system["mean"],
+                            "seconds": system.get("seconds", {})})
+    bm25 = next((s for s in out if s["name"] == "bm25"), None)
+    for s in out:
+        ratio = bm25 and bm25["metrics"].get("ndcg@10")
+        s["ndcg@10_vs_baseline"] = round(s["metrics"]["ndcg@10"] / ratio, 4) if ratio else None
+    return out

@@ -1,0 +1,251 @@
+"""A trained run as a search service: search with filters, confidence and exclusion rules; explain.
+
+Example:
+    >>> service = SearchService.open("runs/train-20261125")            # doctest: +SKIP
+    >>> service.search("cordless drill", limit=3, filter={"brand": "Acme"})["hits"]   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsefit.errors import SparsefitError
+from sparsefit.serving.confidence import ConfidenceModel, hit_features
+from sparsefit.serving.rules import ExclusionRule, RuleBook
+
+MAX_LIMIT = 1000
+
+
+class SearchService:
+    """One run's tuned model over its indexed catalog; thread-safe."""
+
+    def __init__(self, folder: Path, settings, encoder, index) -> None:
+        self.folder = folder
+        self.settings = settings
+        self.encoder = encoder
+        self.index = index
+        self.rules = RuleBook(index, encoder)
+        self.confidence: ConfidenceModel | None = ConfidenceModel.load(folder)
+        self._encode_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._base = None
+        self._catalog = None
+        self.confidence_problem: str | None = None
+        self.products = index.count()
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, run: str | Path, *, calibrate: bool = True) -> SearchService:
+        """Open a finished run folder (its ``model/`` and catalog index); fits confidence if missing."""
+        from sparsefit.config import load_settings
+        from sparsefit.index import open_index
+        from sparsefit.models import load_encoder
+        from sparsefit.pipeline import _secret
+
+        folder = Path(run)
+        if not (folder / "model").is_dir() or not (folder / "config.yaml").is_file():
+            raise SparsefitError("not a finished training run (no model/ or config.yaml)", file=folder,
+                                 hint="train first with `sparsefit train`, or finish it with --resume")
+        settings = load_settings(folder / "config.yaml", output=folder)
+        if settings.qdrant_url is None and not (folder / "index").is_dir():
+            raise SparsefitError("the run has no catalog index", file=folder,
+                                 hint="finish the run with `sparsefit train --resume RUN`")
+        encoder = load_encoder(str(folder / "model"), max_seq_length=settings.max_seq_length)
+        index = open_index(path=None if settings.qdrant_url else folder / "index", url=settings.qdrant_url,
+                           api_key=_secret(settings), collection=settings.collection, create=False)
+        try:
+            service = cls(folder, settings, encoder, index)
+        except BaseException:
+            index.close()
+            raise
+        if calibrate and service.confidence is None and (folder / "split.json").is_file():
+            try:
+                service.confidence = service.fit_confidence()
+            except SparsefitError as exc:  # e.g. no relevant product among the held-out hits: serve without confidence
+                service.confidence_problem = str(exc)
+            except BaseException:
+                service.close()
+                raise
+        return service
+
+    def close(self) -> None:
+        self.index.close()
+
+    def info(self) -> dict[str, Any]:
+        return {"run": self.folder.name, "model": self.settings.base_model + " (tuned)", "products": self.products,
+                "engine": self.index.engine, "rules": len(self.rules.rules),
+                "confidence": self.confidence.report.get("ece_cross_fitted") if self.confidence else None,
+                "confidence_problem": self.confidence_problem}
+
+    # -- search ---------------------------------------------------------------------------
+    def encode_query(self, query: str) -> sp.csr_matrix:
+        with self._encode_lock:
+            return self.encoder.encode_queries([query])
+
+    def search(self, query: str, *, limit: int = 10, offset: int = 0, filter: dict[str, Any] | None = None,
+               rules: bool = True) -> dict[str, Any]:
+        """Top ``limit`` hits after ``offset``, each with score, confidence and payload.
+
+        ``filter`` is the payload filter syntax of ``sparsefit search --filter``
+        (``{"brand": "Acme", "price": {"lt": 50}}``). Exclusion rules that fire remove their products.
+        """
+        from sparsefit.index import Filter, parse_filter
+
+        query = _check_query(query)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise SparsefitError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
+        if not 0 <= offset <= 10_000:
+            raise SparsefitError(f"offset must be 0 to 10000, got {offset}")
+        parsed = parse_filter(filter) if filter else Filter()
+        began = time.perf_counter()
+        vector = self.encode_query(query)
+        fired = self.rules.fire(vector, self.index) if rules else []
+        excluded = set().union(*(f.excluded for f in fired)) if fired else set()
+        if excluded:
+            parsed = Filter(must=parsed.must, must_not=parsed.must_not,
+                            exclude_ids=tuple(sorted(set(parsed.exclude_ids) | excluded)))
+        want = offset + limit + 1  # one more for the gap-to-next feature of the last hit shown
+        with self._index_lock:
+            hits = self.index.search(vector, limit=want, filter=None if parsed.is_empty else parsed, with_payload=True)
+        scores = [h.score for h in hits]
+        confidence = self._confidence(scores)
+        shown = hits[offset : offset + limit]
+        return {
+            "query": query, "offset": offset, "limit": limit,
+            "hits": [{"rank": offset + i + 1, "product_id": h.product_id, "score": round(h.score, 4),
+                      "confidence": None if confidence is None else round(confidence[offset + i], 4), "payload": h.payload}
+                     for i, h in enumerate(shown)],
+            "rules_fired": [f.summary() for f in fired],
+            "took_ms": round((time.perf_counter() - began) * 1000, 2),
+        }
+
+    def _confidence(self, scores: list[float]) -> list[float] | None:
+        if self.confidence is None or not scores:
+            return None
+        return [float(p) for p in self.confidence.predict(hit_features(np.array(scores)))]
+
+    def product(self, product_id: str) -> dict[str, Any] | None:
+        with self._index_lock:
+            found = self.index.retrieve([product_id])[0]
+        return None if found is None else {"product_id": product_id, "payload": found}
+
+    # -- explain --------------------------------------------------------------------------
+    def explain(self, query: str, product_id: str, *, top_k: int = 20) -> dict[str, Any]:
+        """Term weights of the query and the product under the tuned and the base model, and the shared terms."""
+        query = _check_query(query)
+        catalog = self.catalog()
+        if product_id not in catalog:
+            raise KeyError(product_id)
+        text = catalog.texts[catalog.position(product_id)]
+        out: dict[str, Any] = {"query": query, "product_id": product_id, "product_text": text, "models": {}}
+        for name, encoder in (("tuned", self.encoder), ("base", self.base_encoder())):
+            with self._encode_lock:
+                q = encoder.encode_queries([query])
+                d = encoder.encode_documents([text])
+            out["models"][name] = _explain_pair(encoder, q, d, query, text, top_k)
+        return out
+
+    def base_encoder(self):
+        from sparsefit.models import load_encoder
+
+        if self._base is None:
+            self._base = load_encoder(self.settings.base_model, max_seq_length=self.settings.max_seq_length,
+                                      architecture=self.settings.architecture)
+        return self._base
+
+    def catalog(self):
+        """The run's catalog (for product texts), loaded once."""
+        from sparsefit.data import load_catalog
+        from sparsefit.pipeline import catalog_options
+        from sparsefit.run import read_json
+
+        if self._catalog is None:
+            path = read_json(self.folder / "run.json")["catalog"]
+            if not Path(path).is_file():
+                raise SparsefitError("the run's catalog file is gone", file=path,
+                                     hint="put the catalog back where it was trained from to explain results")
+            self._catalog = load_catalog(path, **catalog_options(self.settings))
+        return self._catalog
+
+    # -- rules ----------------------------------------------------------------------------
+    def add_rule(self, when: str, exclude: str, **options: Any) -> ExclusionRule:
+        with self._encode_lock:
+            return self.rules.add(ExclusionRule.new(when, exclude, **options))
+
+    def remove_rule(self, rule_id: str) -> ExclusionRule:
+        with self._encode_lock:
+            return self.rules.remove(rule_id)
+
+    # -- confidence -----------------------------------------------------------------------
+    def fit_confidence(self, depth: int = 10) -> ConfidenceModel:
+        """Fit the confidence model on the run's held-out queries (top ``depth`` hits each) and save it."""
+        from sparsefit.serving import confidence as conf
+
+        test = self.held_out()
+        keys = test.keys()
+        relevant: dict[str, set[str]] = {}
+        for key, pid, is_rel in zip(test.query_keys, test.product_ids, test.relevant().tolist()):
+            if is_rel:
+                relevant.setdefault(key, set()).add(pid)
+        vectors = self.encoder.encode_queries([test.query_text(k) for k in keys])
+        with self._index_lock:
+            hits = self.index.search_batch(vectors, limit=depth + 1)
+        rows, labels, groups = [], [], []
+        for key, found in zip(keys, hits):
+            if not found:
+                continue
+            scores = np.array([h.score for h in found])
+            feats = hit_features(scores)[:depth]
+            rows.append(feats)
+            labels += [int(h.product_id in relevant.get(key, ())) for h in found[:depth]]
+            groups += [key] * len(feats)
+        model = conf.fit(np.vstack(rows), np.array(labels), np.array(groups))
+        model.save(self.folder)
+        return model
+
+    def held_out(self):
+        """The run's held-out judgments (its split's test queries)."""
+        from sparsefit.pipeline import load_inputs
+        from sparsefit.run import read_json
+
+        paths = read_json(self.folder / "run.json")
+        judgments = paths["judgments"] or str(self.folder / "queries.jsonl")
+        inputs = load_inputs(paths["catalog"], judgments, self.settings, self.folder)
+        self._catalog = inputs.catalog
+        return inputs.judgments.subset(set(inputs.split.test))
+
+
+def _check_query(query: Any) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise SparsefitError("the query is empty", hint='send a query text, e.g. {"query": "cordless drill"}')
+    if len(query) > 1000:
+        raise SparsefitError(f"the query is {len(query)} characters long", hint="send at most 1000 characters")
+    return query.strip()
+
+
+def _explain_pair(encoder, q: sp.csr_matrix, d: sp.csr_matrix, query: str, text: str, top_k: int) -> dict[str, Any]:
+    vocab = encoder.vocab
+    q_tokens = set(encoder.tokenizer(query, add_special_tokens=False)["input_ids"])
+    d_tokens = set(encoder.tokenizer(text, add_special_tokens=False, truncation=True, max_length=512)["input_ids"])
+
+    def terms(v: sp.csr_matrix, own: set[int]) -> dict[str, Any]:
+        order = np.argsort(-v.data, kind="stable")
+        listed = [{"term": vocab[v.indices[i]], "weight": round(float(v.data[i]), 4), "in_text": int(v.indices[i]) in own}
+                  for i in order]
+        return {"terms": listed[:top_k], "expansion": [t for t in listed if not t["in_text"]][:top_k], "nnz": int(v.nnz)}
+
+    shared = q.multiply(d).tocsr()
+    score = float(shared.sum())
+    qd, dd = dict(zip(q.indices.tolist(), q.data.tolist())), dict(zip(d.indices.tolist(), d.data.tolist()))
+    order = np.argsort(-shared.data, kind="stable")
+    contributions = [{"term": vocab[shared.indices[i]], "query_weight": round(qd[shared.indices[i]], 4),
+                      "product_weight": round(dd[shared.indices[i]], 4), "contribution": round(float(shared.data[i]), 4),
+                      "share": round(float(shared.data[i]) / score, 4) if score > 0 else 0.0}
+                     for i in order[:top_k]]
+    return {"score": round(score, 4), "query": terms(q, q_tokens), "product": terms(d, d_tokens), "shared_terms": contributions}
