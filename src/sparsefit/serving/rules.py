@@ -1,11 +1,13 @@
 """Exclusion rules: when a query falls near anchor text A, results near anchor text B are removed.
 
-A rule is a pair of anchor texts. Both are encoded with the served model. A query *falls near A*
-when the cosine similarity of its sparse vector and A's is at least ``when_threshold``; a product
-is *near B* when it is among B's top ``exclude_limit`` products with a score of at least
-``exclude_ratio`` × B's best score. Which rules fire is one sparse matrix product (all anchors at
-once), and the products near every fired B come from one batched search, whatever the number of
-rules; they then leave the main search through its id filter.
+A rule is a pair of anchor texts, encoded with the served model and scaled to unit length (Â, B̂).
+A query *falls near A* when its cosine similarity with A is at least ``when_threshold`` and larger
+than its similarity with B (so "mouse trap" does not fire the rule "computer mouse" → "mouse trap").
+A product is *near B* when it leans to B rather than A: its score for the contrast vector B̂ − Â is
+positive and at least ``exclude_ratio`` × the best such score (at most ``exclude_limit`` products).
+Which rules fire is one sparse matrix product over all anchors; the products near every fired B
+come from one batched search of the contrast vectors, whatever the number of rules; they then
+leave the main search through its id filter.
 
 Rules are stored with the collection (in its metadata blob), so they follow the index to a server.
 
@@ -104,7 +106,7 @@ class RuleBook:
         """Normalised anchor vectors: rows of ``when`` and ``exclude`` in rule order."""
         if self.rules:
             self._when = _unit_rows(self.encoder.encode_queries([r.when for r in self.rules]))
-            self._exclude = self.encoder.encode_queries([r.exclude for r in self.rules])
+            self._exclude = _unit_rows(self.encoder.encode_queries([r.exclude for r in self.rules]))
         else:
             self._when = self._exclude = None
 
@@ -147,18 +149,23 @@ class RuleBook:
             rules, when, exclude = list(self.rules), self._when, self._exclude
         if not rules or query_vector.nnz == 0:
             return []
-        similarity = (_unit_rows(query_vector) @ when.T).toarray().ravel()
-        fired = [i for i in np.flatnonzero(similarity >= np.array([r.when_threshold for r in rules]) - 1e-9)]
+        query = _unit_rows(query_vector)
+        near_when = (query @ when.T).toarray().ravel()
+        near_exclude = (query @ exclude.T).toarray().ravel()
+        thresholds = np.array([r.when_threshold for r in rules])
+        fired = np.flatnonzero((near_when >= thresholds - 1e-9) & (near_when > near_exclude)).tolist()
         if not fired:
             return []
+        contrast = (exclude[fired] - when[fired]).tocsr()  # B̂ − Â: positive for products leaning to B
+        contrast.eliminate_zeros()
         limit = max(rules[i].exclude_limit for i in fired)
-        hits = (index or self.index).search_batch(exclude[fired], limit=limit, with_payload=False)
+        hits = (index or self.index).search_batch(contrast, limit=limit, with_payload=False)
         out = []
         for i, found in zip(fired, hits):
             rule = rules[i]
             best = found[0].score if found else 0.0
-            near = {h.product_id for h in found[: rule.exclude_limit] if h.score >= rule.exclude_ratio * best}
-            out.append(FiredRule(rule, float(similarity[i]), near))
+            near = {h.product_id for h in found[: rule.exclude_limit] if h.score > 0 and h.score >= rule.exclude_ratio * best}
+            out.append(FiredRule(rule, float(near_when[i]), near))
         return out
 
 
