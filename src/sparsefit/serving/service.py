@@ -34,6 +34,7 @@ class SearchService:
         self.confidence: ConfidenceModel | None = ConfidenceModel.load(folder)
         self._encode_lock = threading.Lock()
         self._index_lock = threading.Lock()
+        self._batcher = QueryBatcher(encoder, self._encode_lock)
         self._base = None
         self._catalog = None
         self.confidence_problem: str | None = None
@@ -75,6 +76,7 @@ class SearchService:
         return service
 
     def close(self) -> None:
+        self._batcher.stop()
         self.index.close()
 
     def info(self) -> dict[str, Any]:
@@ -85,8 +87,8 @@ class SearchService:
 
     # -- search ---------------------------------------------------------------------------
     def encode_query(self, query: str) -> sp.csr_matrix:
-        with self._encode_lock:
-            return self.encoder.encode_queries([query])
+        """The query's sparse vector; concurrent requests are encoded together in one batch."""
+        return self._batcher.encode(query)
 
     def search(self, query: str, *, limit: int = 10, offset: int = 0, filter: dict[str, Any] | None = None,
                rules: bool = True) -> dict[str, Any]:
@@ -219,6 +221,58 @@ class SearchService:
         inputs = load_inputs(paths["catalog"], judgments, self.settings, self.folder)
         self._catalog = inputs.catalog
         return inputs.judgments.subset(set(inputs.split.test))
+
+
+class QueryBatcher:
+    """Encodes queries that arrive together as one batch: under load, one forward pass serves many requests.
+
+    A request waits for no timer: the worker takes whatever is queued the moment it is free, so a lone
+    query is encoded at once and concurrent ones share the next pass.
+    """
+
+    def __init__(self, encoder, lock: threading.Lock, max_batch: int = 64) -> None:
+        import queue
+
+        self.encoder, self.lock, self.max_batch = encoder, lock, max_batch
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._work, name="sparsefit-query-batcher", daemon=True)
+        self.thread.start()
+
+    def encode(self, text: str) -> sp.csr_matrix:
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        self.queue.put((text, future))
+        return future.result()
+
+    def stop(self) -> None:
+        self.queue.put(None)
+
+    def _work(self) -> None:
+        import queue
+
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.queue.put(None)
+                    break
+                batch.append(more)
+            try:
+                with self.lock:
+                    vectors = self.encoder.encode_queries([text for text, _ in batch])
+                for i, (_, future) in enumerate(batch):
+                    future.set_result(vectors[i])
+            except BaseException as exc:  # hand the error to every waiting request
+                for _, future in batch:
+                    future.set_exception(exc)
 
 
 def _check_query(query: Any) -> str:

@@ -535,14 +535,16 @@
     for (const [r, losses] of Object.entries((run && run.losses) || {})) rounds.set(Number(r), { losses: losses || [], steps: null });
     const live = run && run.live;
     if (live && Array.isArray(live.losses) && (!rounds.has(live.round) || !live.finished)) {
-      rounds.set(Number(live.round), { losses: live.losses, steps: live.steps, live: !live.finished });
+      rounds.set(Number(live.round), { losses: live.losses, steps: live.steps,
+        live: !live.finished && !!state.jobDetail && state.jobDetail.status === "running" });
     }
     const series = [];
     const bounds = [];
     let offset = 0;
     for (const r of [...rounds.keys()].sort((a, b) => a - b)) {
       const { losses, steps, live: isLive } = rounds.get(r);
-      const pts = losses.filter((p) => isNum(p.step) && isNum(p.loss));
+      // live.json may repeat the last logged loss at every step: keep each logged value once
+      const pts = losses.filter((p, i) => isNum(p.step) && isNum(p.loss) && !(i > 0 && losses[i - 1].loss === p.loss));
       const first = pts.length ? pts[0].step : 1;
       const shift = first <= offset ? offset : 0; // already global steps? then leave them alone
       if (r > 0 && offset > 0) bounds.push({ x: shift ? offset : first, label: `round ${r}` });
@@ -553,20 +555,26 @@
       const last = pts.length ? pts[pts.length - 1].step + shift : offset;
       offset = Math.max(last, isNum(steps) ? steps + shift : 0, offset);
     }
-    return { series, bounds };
+    return { series, bounds, end: offset };
   }
 
   function renderLegend(target, items) {
-    clear(target).append(items.map((it) => h("span", {},
+    clear(target).append(...items.map((it) => h("span", {},
       h("span", { class: `sw ${it.kind || ""}`, style: { background: it.color, borderColor: it.color } }), it.name)));
   }
 
   function renderLossChart(run) {
-    const { series, bounds } = lossSeries(run);
+    const { series, bounds, end } = lossSeries(run);
     const nonEmpty = series.filter((sr) => sr.points.length);
+    const xs = nonEmpty.flatMap((sr) => sr.points.map((pt) => pt.x));
+    // the x axis spans every round so far, including the steps the live round has still to go
+    const xDomain = xs.length ? [Math.min(0, ...xs), Math.max(end, ...xs)] : null;
+    const live = run && run.live;
+    const trained = series.length > 0 || (live && live.step > 0);
+    const steps = live && isNum(live.steps) ? ` (round ${live.round}: ${live.step} of ${live.steps} steps)` : "";
     lineChart($("#loss-chart"), {
-      series: nonEmpty, vlines: bounds, xLabel: "global step", yLabel: "loss", integerX: true,
-      empty: run ? "no loss values yet" : "waiting for the run…",
+      series: nonEmpty, vlines: bounds, xLabel: "global step", yLabel: "loss", integerX: true, xDomain,
+      empty: !run ? "waiting for the run…" : trained ? `no loss logged yet${steps}: the trainer logs it every few steps` : "no training step yet",
     });
     renderLegend($("#loss-legend"), nonEmpty.map((sr) => ({ name: sr.name, color: sr.color })));
   }
@@ -678,7 +686,7 @@
     let y1 = Math.max(...ys);
     const pad = (y1 - y0) * 0.08 || Math.abs(y1) * 0.1 || 0.1;
     y0 -= pad;
-    y1 += pad;
+    y1 += series.some((sr) => sr.labels) ? pad * 2.5 : pad;
     const yt = ticksFor(y0, y1, 5);
     y0 = Math.min(y0, yt.ticks[0] ?? y0);
     y1 = Math.max(y1, yt.ticks[yt.ticks.length - 1] ?? y1);
@@ -714,7 +722,8 @@
     for (const vl of opts.vlines || []) {
       if (vl.x < x0 || vl.x > x1) continue;
       svgEl.append(s("line", { x1: X(vl.x), x2: X(vl.x), y1: m.t, y2: H - m.b, stroke: "#c3cbd6", "stroke-dasharray": "3 3" }));
-      svgEl.append(s("text", { x: X(vl.x) + 4, y: m.t + 10, class: "vlabel" }, vl.label));
+      const nearEnd = X(vl.x) > W - m.r - 60;
+      svgEl.append(s("text", { x: X(vl.x) + (nearEnd ? -4 : 4), y: m.t + 10, "text-anchor": nearEnd ? "end" : "start", class: "vlabel" }, vl.label));
     }
 
     refs.forEach((ref, i) => {
@@ -757,8 +766,9 @@
       svgEl.append(s("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "placeholder" }, empty));
       return;
     }
-    const yt = ticksFor(0, Math.max(...values) * 1.1 || 1, 5);
-    const y1 = yt.ticks[yt.ticks.length - 1] || 1;
+    const top = Math.max(...values) * 1.08 || 1;
+    const yt = ticksFor(0, top, 5);
+    const y1 = Math.max(top, Math.ceil(top / yt.step - 1e-9) * yt.step);
     const Y = (v) => H - m.b - (v / y1) * (H - m.t - m.b);
     const g = s("g", { class: "axis" });
     const dec = decimalsFor(yt.step);
@@ -1157,12 +1167,30 @@
     }
   }
 
+  /** Show the first `shown` children of a list, with a "N more" toggle for the rest. */
+  function collapsible(node, rows, shown, rowTag) {
+    if (rows.length <= shown + 2) return node;
+    rows.slice(shown).forEach((r) => r.classList.add("hidden"));
+    const more = h(rowTag, { class: "more" });
+    const toggle = h("button", { type: "button", class: "linkish", onclick: () => {
+      const open = rows[shown].classList.contains("hidden");
+      rows.slice(shown).forEach((r) => r.classList.toggle("hidden", !open));
+      toggle.textContent = open ? "show fewer" : `+ ${rows.length - shown} more`;
+    } }, `+ ${rows.length - shown} more`);
+    if (rowTag === "tr") more.append(h("td", { colspan: 5 }, toggle));
+    else more.append(toggle);
+    (rowTag === "tr" ? node.querySelector("tbody") : node).append(more);
+    return node;
+  }
+
   function termList(terms, max, testid) {
-    const top = (terms || []).slice(0, 14);
-    return h("div", { class: "terms", "data-testid": testid }, top.length ? top.map((t) => h("div", { class: `term ${t.in_text ? "txt" : "exp"}`, title: `${t.term}: ${t.weight}${t.in_text ? "" : " (expansion: not in the text)"}` },
+    const list = terms || [];
+    if (!list.length) return h("div", { class: "muted small", "data-testid": testid }, "no terms");
+    const rows = list.map((t) => h("div", { class: `term ${t.in_text ? "txt" : "exp"}`, "data-testid": t.in_text ? "term" : "expansion-term", title: `${t.term}: ${t.weight}${t.in_text ? " (in the text)" : " (expansion: not in the text)"}` },
       h("span", { class: "t" }, t.term),
       h("div", {}, h("div", { class: "w", style: { width: `${max > 0 ? Math.max(1, (t.weight / max) * 100) : 0}%` } })),
-      h("span", { class: "v" }, fmt(t.weight, 2)))) : h("div", { class: "muted small" }, "no terms"));
+      h("span", { class: "v" }, fmt(t.weight, 2))));
+    return collapsible(h("div", { class: "terms", "data-testid": testid }, rows), rows, 10, "div");
   }
 
   function renderExplain(data, title) {
@@ -1187,15 +1215,23 @@
           termList(x.query && x.query.terms, qmax, "query-terms"),
           h("h4", {}, `product terms ${isNum(x.product && x.product.nnz) ? `(${x.product.nnz} non-zero)` : ""}`),
           termList(x.product && x.product.terms, pmax, "product-terms"),
-          h("h4", {}, `shared terms (${shared.length})`),
-          shared.length ? h("table", { class: "data shared", "data-testid": "shared-terms" },
-            h("thead", {}, h("tr", {}, h("th", {}, "term"), h("th", { title: "query weight" }, "q"), h("th", { title: "product weight" }, "p"), h("th", { title: "q × p" }, "contrib."), h("th", {}, "share"))),
-            h("tbody", {}, shared.map((t) => h("tr", { "data-testid": "shared-term" },
-              h("td", { class: "mono" }, t.term), h("td", { class: "num" }, fmt(t.query_weight, 2)), h("td", { class: "num" }, fmt(t.product_weight, 2)),
-              h("td", { class: "num" }, fmt(t.contribution, 2)),
-              h("td", {}, h("div", { class: "share" }, h("div", { class: "b" }, h("div", { style: { width: `${Math.round((t.share || 0) * 100)}%` } })), pct(t.share)))))))
+          h("h4", {}, `shared terms (${shared.length}${shared.length >= 20 ? ", the top ones" : ""})`),
+          shared.length ? sharedTable(shared)
             : h("div", { class: "muted small", "data-testid": "shared-terms-empty" }, "No shared terms: the score is 0."));
       })));
+    const rect = panel.getBoundingClientRect();
+    if (rect.top < 0 || rect.top > window.innerHeight - 80) panel.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  function sharedTable(shared) {
+    const rows = shared.map((t) => h("tr", { "data-testid": "shared-term" },
+      h("td", { class: "mono" }, t.term), h("td", { class: "num" }, fmt(t.query_weight, 2)), h("td", { class: "num" }, fmt(t.product_weight, 2)),
+      h("td", { class: "num" }, fmt(t.contribution, 2)),
+      h("td", {}, h("div", { class: "share" }, h("div", { class: "b" }, h("div", { style: { width: `${Math.round((t.share || 0) * 100)}%` } })), pct(t.share)))));
+    const table = h("table", { class: "data shared", "data-testid": "shared-terms" },
+      h("thead", {}, h("tr", {}, h("th", {}, "term"), h("th", { title: "query weight" }, "q"), h("th", { title: "product weight" }, "p"), h("th", { title: "q × p" }, "contrib."), h("th", { title: "share of the score" }, "share"))),
+      h("tbody", {}, rows));
+    return collapsible(table, rows, 10, "tr");
   }
 
   // ------------------------------------------------------------------ start
