@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     # -- training ---------------------------------------------------------------------------
     base_model: str = Field("splade-tiny", description="model to fine-tune: alias, folder or hub id")
-    rounds: int = Field(4, ge=1, description="training rounds: round 0 uses in-batch negatives, later rounds mined ones")
+    rounds: int = Field(3, ge=1, description="training rounds: round 0 uses in-batch negatives, later rounds mined ones")
     epochs: float = Field(1.0, gt=0, description="epochs over the training pairs per round")
     train_batch_size: int = Field(64, ge=2, description="(query, positive) rows per training batch")
     learning_rate: float = Field(2e-4, gt=0, description="learning rate of the transformer")

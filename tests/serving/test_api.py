@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -182,3 +184,38 @@ def test_run_detail_for_the_studio(client, tiny_run):
     assert detail["losses"]["0"] and detail["live"]["finished"] is True
     summary = client.get("/api/runs").json()["runs"][0]
     assert summary["final_ndcg"] == pytest.approx(json.loads((tiny_run / "rounds/0/metrics.json").read_text())[0]["mean"]["ndcg@10"])
+
+
+def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model, tmp_path):
+    import time
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    app = create_app([], workspace=tmp_path / "ws", allowed_roots=[examples])
+    with TestClient(app) as c:
+        job = c.post("/api/jobs", json={"catalog": str(examples / "catalog.csv"), "judgments": str(examples / "judged_queries.csv"),
+                                        "name": "cancel-me", "options": {"base_model": str(tiny_model), "rounds": 3,
+                                                                         "epochs": 20, "train_batch_size": 8}})
+        assert job.status_code == 201, job.text
+        job_id = job.json()["id"]
+        try:
+            assert [j["id"] for j in c.get("/api/jobs").json()["jobs"]] == [job_id]
+            deadline = time.time() + 180
+            while not (c.get("/api/runs/cancel-me").json().get("live") or {}).get("losses"):  # training has begun (404 before)
+                assert c.get(f"/api/jobs/{job_id}").json()["status"] == "running", c.get(f"/api/jobs/{job_id}").json()["log"]
+                assert time.time() < deadline
+                time.sleep(0.5)
+            c.post(f"/api/jobs/{job_id}/cancel")
+            while (state := c.get(f"/api/jobs/{job_id}").json())["status"] == "running":
+                assert time.time() < deadline
+                time.sleep(0.5)
+        finally:  # never leave a training process behind
+            try:
+                os.killpg(job.json()["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        assert state["status"] == "cancelled" and state["returncode"] == 130
+        assert any("--resume" in line for line in state["log"])
+        detail = c.get("/api/runs/cancel-me").json()
+        assert detail["status"] == "incomplete" and "baselines" in detail["done"] and "export" not in detail["done"]
+        assert c.post("/search", json={"query": "drill", "run": "cancel-me"}).status_code == 409

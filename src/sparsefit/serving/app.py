@@ -204,13 +204,17 @@ def create_app(
             raise HTTPException(404, f"no rule with id {rule_id!r}") from None
 
     # -- runs (read-only; served and studio) -----------------------------------------------
+    def running() -> set[str]:
+        return {j["run"] for j in jobs.list() if j["status"] == "running"} if jobs else set()
+
     @app.get("/api/runs")
     def list_runs() -> dict[str, Any]:
-        return {"runs": [run_summary(folder) for folder in registry.folders().values()]}
+        busy = running()
+        return {"runs": [run_summary(folder, busy) for folder in registry.folders().values()]}
 
     @app.get("/api/runs/{name}")
     def run_detail(name: str) -> dict[str, Any]:
-        return describe_run(registry.folder(name))
+        return describe_run(registry.folder(name), running())
 
     if jobs is None:
         return app
@@ -305,17 +309,17 @@ def allowed_path(given: str, roots: list[Path], what: str) -> Path:
     return path
 
 
-def run_status(folder: Path) -> tuple[str, list[str]]:
+def run_status(folder: Path, running: set[str]) -> tuple[str, list[str]]:
+    """finished, running (a studio job is training it) or incomplete (stopped; `sparsefit train --resume` continues it)."""
     state = folder / "state.json"
     done = read_json(state).get("done", []) if state.is_file() else []
     if "export" in done:
         return "finished", done
-    live = folder / "live.json"
-    return ("running" if live.is_file() or done else "incomplete"), done
+    return ("running" if folder.name in running else "incomplete"), done
 
 
-def run_summary(folder: Path) -> dict[str, Any]:
-    status, _ = run_status(folder)
+def run_summary(folder: Path, running: set[str]) -> dict[str, Any]:
+    status, _ = run_status(folder, running)
     paths = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
     systems = _systems(folder)
     final = next((s for s in reversed(systems) if s["name"].startswith("round")), None)
@@ -325,9 +329,9 @@ def run_summary(folder: Path) -> dict[str, Any]:
             "bm25_ndcg": bm25["metrics"]["ndcg@10"] if bm25 else None}
 
 
-def describe_run(folder: Path) -> dict[str, Any]:
+def describe_run(folder: Path, running: set[str]) -> dict[str, Any]:
     """Everything the studio charts: stages, timings, live training, losses and metrics per round."""
-    status, done = run_status(folder)
+    status, done = run_status(folder, running)
     losses = {}
     for training in sorted((folder / "rounds").glob("*/training.json")):
         losses[training.parent.name] = [{"step": x["step"], "loss": x["loss"]} for x in read_json(training).get("losses", [])]

@@ -107,7 +107,8 @@ class SearchService:
         parsed = parse_filter(filter) if filter else Filter()
         began = time.perf_counter()
         vector = self.encode_query(query)
-        fired = self.rules.fire(vector, self.index) if rules else []
+        with self._index_lock:
+            fired = self.rules.fire(vector, self.index) if rules else []
         excluded = set().union(*(f.excluded for f in fired)) if fired else set()
         if excluded:
             parsed = Filter(must=parsed.must, must_not=parsed.must_not,
@@ -195,7 +196,8 @@ class SearchService:
         for key, pid, is_rel in zip(test.query_keys, test.product_ids, test.relevant().tolist()):
             if is_rel:
                 relevant.setdefault(key, set()).add(pid)
-        vectors = self.encoder.encode_queries([test.query_text(k) for k in keys])
+        with self._encode_lock:
+            vectors = self.encoder.encode_queries([test.query_text(k) for k in keys])
         with self._index_lock:
             hits = self.index.search_batch(vectors, limit=depth + 1)
         rows, labels, groups = [], [], []

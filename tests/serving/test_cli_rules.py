@@ -1,0 +1,52 @@
+"""`sparsefit rules` and `sparsefit calibrate` on a finished (tiny) run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparsefit.cli import main
+
+
+def _run(argv, capsys) -> tuple[int, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_rules_add_list_remove(tiny_run, capsys):
+    code, out = _run(["rules", "add", str(tiny_run), "cordless drill", "paint roller", "--when-threshold", "0.4"], capsys)
+    assert code == 0 and "Added rule" in out
+    rule_id = out.split("Added rule ")[1].split(":")[0]
+    meta = json.loads((tiny_run / "index" / "sparsefit_meta.json").read_text())
+    assert [r["id"] for r in meta["exclusion_rules"]] == [rule_id] and meta["exclusion_rules"][0]["when_threshold"] == 0.4
+    code, out = _run(["rules", "list", str(tiny_run)], capsys)
+    assert code == 0 and rule_id in out and "paint roller" in out
+    code, out = _run(["rules", "add", str(tiny_run), "cordless drill", "paint roller"], capsys)
+    assert code == 2 and "exists already" in out
+    code, out = _run(["rules", "remove", str(tiny_run), rule_id], capsys)
+    assert code == 0 and "Removed rule" in out
+    code, out = _run(["rules", "remove", str(tiny_run), rule_id], capsys)
+    assert code == 2 and "no rule with id" in out and "Traceback" not in out
+
+
+def test_calibrate_prints_the_calibration_error(tiny_run, capsys):
+    code, out = _run(["calibrate", str(tiny_run)], capsys)
+    if code == 0:
+        assert "ECE" in out and (tiny_run / "confidence.json").is_file()
+    else:  # the tiny model may rank no relevant product in any top 10: a clear one-line reason
+        assert code == 2 and "cannot fit confidence" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["rules", "add", "{run}", "", "paint"], "two non-empty"),
+    (["rules", "add", "{run}", "drill", "paint", "--exclude-ratio", "3"], "exclude_ratio"),
+])
+def test_bad_rules_on_the_command_line(tiny_run, capsys, argv, fragment):
+    code, out = _run([a.replace("{run}", str(tiny_run)) for a in argv], capsys)
+    assert code == 2 and fragment in out
