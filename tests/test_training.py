@@ -108,7 +108,16 @@ def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
                  "rounds/0/model/modules.json", "rounds/1/negatives.json", "rounds/1/mining.json", "rounds/1/metrics.json"):
         assert (run / name).exists(), name
     report = json.loads((run / "report.json").read_text())
-    assert [s["name"] for s in report["systems"]] == ["bm25", f"base ({tiny_model})", "round 0", "round 1"]
+    assert [s["name"] for s in report["systems"]] == ["bm25", f"base ({tiny_model})", "round 0", "round 1", "average of rounds 0–1"]
+    # The exported model is the rounds' weight average, and the run's index is built with it.
+    exported, rounds = load_encoder(str(run / "model")), [load_encoder(str(run / f"rounds/{n}/model")) for n in (0, 1)]
+    assert exported.fingerprint() == load_encoder(str(run / "average/model")).fingerprint()
+    for key, weight in exported.model.state_dict().items():
+        if weight.is_floating_point():
+            expected = (rounds[0].model.state_dict()[key] + rounds[1].model.state_dict()[key]) / 2
+            np.testing.assert_allclose(weight.numpy(), expected.numpy(), atol=1e-6, err_msg=key)
+    assert exported.fingerprint() not in {r.fingerprint() for r in rounds}
+    assert "weight average of every round's model" in (run / "README.md").read_text()
     mining = json.loads((run / "rounds/1/mining.json").read_text())
     assert mining["returned_positives"] == 0 and mining["negatives_per_row"] == 2
     split = json.loads((run / "split.json").read_text())
@@ -122,6 +131,28 @@ def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("│ ") >= 3
+
+
+def test_export_last_keeps_the_last_rounds_model(tiny_model, tmp_path):
+    run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv",
+                   _settings(tiny_model, tmp_path / "run", export_model="last"), show_progress=False)
+    assert not (run / "average").exists()
+    assert load_encoder(str(run / "model")).fingerprint() == load_encoder(str(run / "rounds/1/model")).fingerprint()
+
+
+def test_averaging_a_model_with_itself_changes_nothing_and_other_architectures_are_refused(tiny_model, splade_tiny, tmp_path):
+    from sparsefit.errors import SparsefitError
+    from sparsefit.models import average_encoders
+
+    encoder = load_encoder(str(tiny_model))
+    encoder.save(tmp_path / "a")
+    soup = average_encoders([tmp_path / "a", tmp_path / "a", tmp_path / "a"], name="soup")
+    assert soup.name == "soup"
+    np.testing.assert_allclose(soup.encode_documents(["cordless drill"]).toarray(),
+                               encoder.encode_documents(["cordless drill"]).toarray(), atol=1e-6)
+    splade_tiny.save(tmp_path / "b")
+    with pytest.raises(SparsefitError, match="different architectures"):
+        average_encoders([tmp_path / "a", tmp_path / "b"])
 
 
 def test_a_second_train_into_the_same_folder_is_refused(tiny_model, tmp_path):

@@ -153,6 +153,7 @@ def train(
     negatives: Annotated[Optional[int], typer.Option(help=f"mined negatives per row (default {_default('negatives')})")] = None,
     mining_strategy: Annotated[Optional[str], typer.Option(help=f"top, mixed or random (default {_default('mining_strategy')})")] = None,
     positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a training positive")] = None,
+    export_model: Annotated[Optional[str], typer.Option(help=f"average (of every round's weights) or last (default {_default('export_model')})")] = None,
     test_judgments: Annotated[Optional[Path], typer.Option("--eval-judgments", "--test-judgments", help="held-out judgments file instead of a random split (every query in it is held out)")] = None,
     queries_per_product: Annotated[Optional[int], typer.Option(help=f"without --judgments: generated queries per product (default {_default('queries_per_product')})")] = None,
     query_products: Annotated[Optional[int], typer.Option(help="without --judgments: generate for a seeded sample of this many products")] = None,
@@ -178,7 +179,8 @@ def train(
         settings = load_settings(
             config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs,
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
-            mining_strategy=mining_strategy, positive_min_gain=positive_min_gain, test_judgments=test_judgments,
+            mining_strategy=mining_strategy, positive_min_gain=positive_min_gain, export_model=export_model,
+            test_judgments=test_judgments,
             queries_per_product=queries_per_product, query_products=query_products, llm_url=llm_url, llm_model=llm_model,
             seed=seed, output=output, qdrant_url=qdrant_url,
             **data,
@@ -196,7 +198,8 @@ def train(
     model = trainer.export()
     console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
-    console.print(f"Model: {model} (SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
+    exported = "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model"
+    console.print(f"Model: {model} ({exported}; a SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
 
 
 @app.command("generate-queries")

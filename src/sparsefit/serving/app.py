@@ -322,7 +322,7 @@ def run_summary(folder: Path, running: set[str]) -> dict[str, Any]:
     status, _ = run_status(folder, running)
     paths = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
     systems = _systems(folder)
-    final = next((s for s in reversed(systems) if s["name"].startswith("round")), None)
+    final = next((s for s in systems if s["name"] == final_system(systems)), None)
     bm25 = next((s for s in systems if s["name"] == "bm25"), None)
     return {"name": folder.name, "status": status, "catalog": paths.get("catalog"), "judgments": paths.get("judgments"),
             "final_ndcg": final["metrics"]["ndcg@10"] if final else None,
@@ -336,18 +336,26 @@ def describe_run(folder: Path, running: set[str]) -> dict[str, Any]:
     for training in sorted((folder / "rounds").glob("*/training.json")):
         losses[training.parent.name] = [{"step": x["step"], "loss": x["loss"]} for x in read_json(training).get("losses", [])]
     systems = _systems(folder)
-    rounds = [s["name"] for s in systems if s["name"].startswith("round")]
     return {"name": folder.name, "status": status, "done": done,
             "timings": read_json(folder / "timings.json") if (folder / "timings.json").is_file() else {},
             "live": read_json(folder / "live.json") if (folder / "live.json").is_file() else None,
-            "losses": losses, "systems": systems, "final": rounds[-1] if rounds else None}
+            "losses": losses, "systems": systems, "final": final_system(systems)}
+
+
+def final_system(systems: list[dict[str, Any]]) -> str | None:
+    """The name of the exported model's system: the rounds' average when there is one, else the last round."""
+    tuned = [s["name"] for s in systems if s.get("source") in ("round", "average")]
+    averaged = [s["name"] for s in systems if s.get("source") == "average"]
+    return averaged[-1] if averaged else (tuned[-1] if tuned else None)
 
 
 def _systems(folder: Path) -> list[dict[str, Any]]:
     """Baselines, then every evaluated round, from the run's metric files."""
     out = []
-    for file in [*sorted((folder / "baselines").glob("*.json")),
-                 *sorted((folder / "rounds").glob("*/metrics.json"), key=lambda f: int(f.parent.name))]:
+    files = [(file, "baseline") for file in sorted((folder / "baselines").glob("*.json"))]
+    files += [(file, "round") for file in sorted((folder / "rounds").glob("*/metrics.json"), key=lambda f: int(f.parent.name))]
+    files += [(file, "average") for file in [folder / "average" / "metrics.json"] if file.is_file()]
+    for file, source in files:
         try:
             data = read_json(file)
         except Exception:  # a file being written; the next poll reads it
@@ -355,7 +363,7 @@ def _systems(folder: Path) -> list[dict[str, Any]]:
         for system in data if isinstance(data, list) else [data]:
             if isinstance(system, dict) and "mean" in system:
                 out.append({"name": system["name"], "kind": system.get("kind"), "metrics": system["mean"],
-                            "seconds": system.get("seconds", {})})
+                            "seconds": system.get("seconds", {}), "source": source})
     bm25 = next((s for s in out if s["name"] == "bm25"), None)
     for s in out:
         ratio = bm25 and bm25["metrics"].get("ndcg@10")
