@@ -204,6 +204,11 @@ def describe_inputs(inputs: Inputs) -> dict:
 
 
 # -- fine-tuning ------------------------------------------------------------------------------------
+def exports_average(settings: Settings) -> bool:
+    """True when the exported model is the weight average of the rounds (``--export-model average``, 2+ rounds)."""
+    return settings.export_model == "average" and settings.rounds > 1
+
+
 def default_positive_gain(judgments: Judgments) -> float:
     """Training positives by default: graded scales use their top fifth (Home Depot: ≥ 2.6), others 'relevant'.
 
@@ -301,8 +306,8 @@ class Trainer:
 
     @property
     def averaging(self) -> bool:
-        """Whether the exported model is the weight average of the rounds (``--export-model average``, 2+ rounds)."""
-        return self.settings.export_model == "average" and self.settings.rounds > 1
+        """Whether the exported model is the weight average of the rounds."""
+        return exports_average(self.settings)
 
     def _redo_from(self, round_no: int, reason: str) -> None:
         from sparsefit.progress import console
@@ -521,7 +526,6 @@ class Trainer:
         self.state.mark("export")
         return target
 
-
     def final_model_folder(self) -> Path:
         """The model that is exported: the rounds' average when it was made, else the last evaluated round's."""
         if self.state.done("average/evaluate"):
@@ -599,8 +603,7 @@ def model_card(report: Report, settings: Settings, timings: dict[str, float], in
         f"- Base model: `{settings.base_model}` ({settings.architecture}); {settings.rounds} rounds "
         f"(round 0 in-batch negatives, later rounds {settings.negatives} mined negative(s) per row, strategy "
         f"{settings.mining_strategy}); exported: "
-        + ("the weight average of every round's model." if settings.export_model == "average" and settings.rounds > 1
-           else "the last round's model."),
+        + ("the weight average of every round's model." if exports_average(settings) else "the last round's model."),
         f"- Catalog: {len(inputs.catalog):,} products; judgments: {len(inputs.judgments):,} of "
         f"{len(inputs.judgments.keys()):,} queries ({inputs.judgments.scheme.describe()}).",
         f"- Held out: {len(inputs.split.test):,} queries (seed {inputs.split.seed}); no test query was trained on.",
