@@ -187,16 +187,15 @@ def average_encoders(folders: Sequence[str | Path], *, max_seq_length: int = 128
     if not folders:
         raise ValueError("average_encoders needs at least one model folder")
     first = load_encoder(str(folders[0]), max_seq_length=max_seq_length)
-    total = {k: v.detach().clone().to(torch.float64) for k, v in first.model.state_dict().items() if v.is_floating_point()}
+    state = first.model.state_dict()
+    total = {k: v.detach().clone().to(torch.float64) for k, v in state.items() if v.is_floating_point()}
     for folder in folders[1:]:
         weights = load_encoder(str(folder), max_seq_length=max_seq_length).model.state_dict()
-        state = first.model.state_dict()
         if weights.keys() != state.keys() or any(weights[k].shape != v.shape for k, v in state.items()):
             raise SparsefitError(f"cannot average {folder} with {folders[0]}: they are different architectures",
                                  hint="average only rounds of one run (models fine-tuned from the same base)")
         for key in total:
             total[key] += weights[key].to(torch.float64)
-    state = first.model.state_dict()
     first.model.load_state_dict({k: (total[k] / len(folders)).to(v.dtype) if k in total else v for k, v in state.items()})
     first.name = name or f"average of {len(folders)} models"
     return first
