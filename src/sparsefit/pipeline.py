@@ -300,14 +300,9 @@ class Trainer:
             except DamagedCheckpoint as damaged:  # e.g. a disk error: redo that round, keep the ones before
                 self._redo_from(damaged.round, damaged.reason)
                 round_no = damaged.round
-        if self.averaging:
+        if exports_average(self.settings):
             self._average()
         return self.folder
-
-    @property
-    def averaging(self) -> bool:
-        """Whether the exported model is the weight average of the rounds."""
-        return exports_average(self.settings)
 
     def _redo_from(self, round_no: int, reason: str) -> None:
         from sparsefit.progress import console
@@ -351,38 +346,35 @@ class Trainer:
             write_json(folder / "training.json", dataclasses.asdict(stats))
             self._time(f"round {n} train", started)
             self.state.mark(f"round-{n}/train")
-        encoder = self._encoder_after(n)
+        self._index_and_evaluate(self._encoder_after(n), folder, f"round {n}")
+        self.state.mark(f"round-{n}/evaluate")
+
+    def _index_and_evaluate(self, encoder: Encoder, folder: Path, name: str) -> None:
+        """Index the catalog with ``encoder`` (the run's index) and save its held-out metrics as system ``name``."""
         started = time.perf_counter()
         index, _ = self._index_for(encoder, folder / "catalog_vectors.npz")
-        self._time(f"round {n} index", started)
+        self._time(f"{name} index", started)
         with index:
             started = time.perf_counter()
-            result = evaluate_encoder(encoder, index, self.test, name=f"round {n}", retrieve_k=self.settings.retrieve_k,
+            result = evaluate_encoder(encoder, index, self.test, name=name, retrieve_k=self.settings.retrieve_k,
                                       batch_size=self.settings.batch_size)
             _save_systems(folder, [result])
-            self._time(f"round {n} evaluate", started)
-        self.state.mark(f"round-{n}/evaluate")
+            self._time(f"{name} evaluate", started)
 
     def _average(self) -> None:
         """Average the weights of every round's model into ``average/model``, index and evaluate it like a round."""
         from sparsefit.models import average_encoders
 
-        folder = self.folder / AVERAGE
         if self.state.done("average/evaluate"):
             return
+        folder = self.folder / AVERAGE
         started = time.perf_counter()
         rounds = [self.folder / "rounds" / str(n) / "model" for n in range(self.settings.rounds)]
         encoder = average_encoders(rounds, max_seq_length=self.settings.max_seq_length,
                                    name=f"average of rounds 0–{self.settings.rounds - 1}")
         encoder.save(folder / "model")
         self._time("average", started)
-        started = time.perf_counter()
-        index, _ = self._index_for(encoder, folder / "catalog_vectors.npz")
-        self._time("average index", started)
-        with index:
-            result = evaluate_encoder(encoder, index, self.test, name=encoder.name, retrieve_k=self.settings.retrieve_k,
-                                      batch_size=self.settings.batch_size)
-        _save_systems(folder, [result])
+        self._index_and_evaluate(encoder, folder, encoder.name)
         self.state.mark("average/evaluate")
 
     def _rows(self, n: int) -> list[dict[str, str]]:

@@ -322,7 +322,7 @@ def run_summary(folder: Path, running: set[str]) -> dict[str, Any]:
     status, _ = run_status(folder, running)
     paths = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
     systems = _systems(folder)
-    final = next((s for s in systems if s["name"] == final_system(systems)), None)
+    final = final_system(systems)
     bm25 = next((s for s in systems if s["name"] == "bm25"), None)
     return {"name": folder.name, "status": status, "catalog": paths.get("catalog"), "judgments": paths.get("judgments"),
             "final_ndcg": final["metrics"]["ndcg@10"] if final else None,
@@ -339,22 +339,20 @@ def describe_run(folder: Path, running: set[str]) -> dict[str, Any]:
     return {"name": folder.name, "status": status, "done": done,
             "timings": read_json(folder / "timings.json") if (folder / "timings.json").is_file() else {},
             "live": read_json(folder / "live.json") if (folder / "live.json").is_file() else None,
-            "losses": losses, "systems": systems, "final": final_system(systems)}
+            "losses": losses, "systems": systems, "final": (final_system(systems) or {}).get("name")}
 
 
-def final_system(systems: list[dict[str, Any]]) -> str | None:
-    """The name of the exported model's system: the rounds' average when there is one, else the last round."""
-    tuned = [s["name"] for s in systems if s.get("source") in ("round", "average")]
-    averaged = [s["name"] for s in systems if s.get("source") == "average"]
-    return averaged[-1] if averaged else (tuned[-1] if tuned else None)
+def final_system(systems: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The exported model's system: the last tuned one (``_systems`` lists the rounds' average after the rounds)."""
+    return next((s for s in reversed(systems) if s["source"] != "baseline"), None)
 
 
 def _systems(folder: Path) -> list[dict[str, Any]]:
-    """Baselines, then every evaluated round, from the run's metric files."""
+    """Baselines, then every evaluated round, then the rounds' average, from the run's metric files."""
     out = []
     files = [(file, "baseline") for file in sorted((folder / "baselines").glob("*.json"))]
     files += [(file, "round") for file in sorted((folder / "rounds").glob("*/metrics.json"), key=lambda f: int(f.parent.name))]
-    files += [(file, "average") for file in [folder / "average" / "metrics.json"] if file.is_file()]
+    files += [(file, "average") for file in [folder / "average" / "metrics.json"] if file.is_file()]  # pipeline.AVERAGE
     for file, source in files:
         try:
             data = read_json(file)
