@@ -138,6 +138,19 @@ def test_export_last_keeps_the_last_rounds_model(tiny_model, tmp_path):
                    _settings(tiny_model, tmp_path / "run", export_model="last"), show_progress=False)
     assert not (run / "average").exists()
     assert load_encoder(str(run / "model")).fingerprint() == load_encoder(str(run / "rounds/1/model")).fingerprint()
+    # Another model in model/ would search the index with mismatched vectors: refused, by the CLI and the service.
+    import shutil
+
+    from sparsefit.errors import SparsefitError
+    from sparsefit.serving.service import SearchService
+
+    shutil.rmtree(run / "model")
+    shutil.copytree(run / "rounds/0/model", run / "model")
+    result = subprocess.run([sys.executable, "-m", "sparsefit.cli", "search", str(run), "cordless drill"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "built with another model" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(SparsefitError, match="built with another model"):
+        SearchService.open(run, calibrate=False)
 
 
 def test_averaging_a_model_with_itself_changes_nothing_and_other_architectures_are_refused(tiny_model, splade_tiny, tmp_path):

@@ -245,6 +245,7 @@ def search(
     """Search a trained run's catalog index and print the top products with scores and payload."""
     import json
 
+    from sparsefit.evaluation.evaluate import check_index_model
     from sparsefit.index import open_index, parse_filter
     from sparsefit.models import load_encoder
 
@@ -258,6 +259,7 @@ def search(
         raise SparsefitError(f"--filter is not valid JSON ({exc.msg})", hint='write e.g. --filter \'{"brand": "Acme"}\'') from None
     encoder = load_encoder(str(model_folder))
     with open_index(path=index_folder, create=False) as index:
+        check_index_model(index, encoder, run)
         hits = index.search(encoder.encode_queries([query]), limit=limit, filter=parsed, with_payload=True)
     table = Table(title=f"{query!r}: top {len(hits)}")
     for column in ("#", "product id", "score", "payload"):

@@ -184,6 +184,19 @@ def catalog_index(
     return index, vectors
 
 
+def check_index_model(index: SparseIndex, encoder: Encoder, run: Path) -> None:
+    """Stop with a clear error when ``index`` was built by another model than ``encoder`` (its vectors would not match).
+
+    An index without sparsefit's metadata (built elsewhere) is accepted as it is.
+    """
+    built_by = index.get_metadata().get("model")
+    if built_by is not None and built_by != encoder.fingerprint():
+        raise SparsefitError(
+            "the run's catalog index was built with another model than its model/ folder",
+            file=run, hint="copy the run's exported model back into model/ (from average/model, or the last rounds/N/model)",
+        )
+
+
 def build_index(
     encoder: Encoder,
     catalog: Catalog,

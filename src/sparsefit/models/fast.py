@@ -75,11 +75,11 @@ class FastSplade:
         rows, cols, vals = [], [], []
         for start in range(0, len(texts), batch_size):
             picked = order[start : start + batch_size]
-            pooled = self._pool([encoded[i] for i in picked])
-            nz_rows, nz_cols = torch.nonzero(pooled, as_tuple=True)
+            pooled = self._pool([encoded[i] for i in picked])  # max logits, before log1p∘ReLU
+            nz_rows, nz_cols = torch.nonzero(pooled > 0, as_tuple=True)  # ReLU keeps only these
             rows.append(picked[nz_rows.numpy()])
             cols.append(nz_cols.numpy())
-            vals.append(pooled[nz_rows, nz_cols].numpy())
+            vals.append(torch.log1p(pooled[nz_rows, nz_cols]).numpy())  # the activation on the few kept values only
         matrix = sp.csr_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(texts), vocab), dtype=np.float32
         )
@@ -87,13 +87,14 @@ class FastSplade:
         return matrix
 
     def _pool(self, batch: list[list[int]]) -> torch.Tensor:
+        """Each sequence's max vocabulary logits (batch × vocabulary), before log1p∘ReLU."""
         lengths = torch.tensor([len(ids) for ids in batch])
         width = int(lengths.max())
         input_ids = torch.zeros((len(batch), width), dtype=torch.long)
         for i, ids in enumerate(batch):
             input_ids[i, : len(ids)] = torch.tensor(ids)
         attention = (torch.arange(width)[None, :] < lengths[:, None]).long()
-        return torch.log1p(torch.relu_(_project_max(self.encoder, self.transform, self.weight, self.bias, input_ids, attention)))
+        return _project_max(self.encoder, self.transform, self.weight, self.bias, input_ids, attention)
 
 
 def _token_ids(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:

@@ -45,6 +45,7 @@ class SearchService:
     def open(cls, run: str | Path, *, calibrate: bool = True) -> SearchService:
         """Open a finished run folder (its ``model/`` and catalog index); fits confidence if missing."""
         from sparsefit.config import load_settings
+        from sparsefit.evaluation.evaluate import check_index_model
         from sparsefit.index import open_index
         from sparsefit.models import load_encoder
         from sparsefit.pipeline import _secret
@@ -61,6 +62,7 @@ class SearchService:
         index = open_index(path=None if settings.qdrant_url else folder / "index", url=settings.qdrant_url,
                            api_key=_secret(settings), collection=settings.collection, create=False)
         try:
+            check_index_model(index, encoder, folder)
             service = cls(folder, settings, encoder, index)
         except BaseException:
             index.close()
