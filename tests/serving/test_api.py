@@ -128,6 +128,18 @@ def test_a_token_guards_every_endpoint(tiny_run, tmp_path):
     app.state.runs.close()
 
 
+def test_studio_form_defaults_are_the_settings_defaults(tmp_path):
+    from sparsefit.config import load_settings
+    from sparsefit.serving.jobs import OPTIONS
+
+    app = create_app([], workspace=tmp_path / "ws", allowed_roots=[tmp_path])
+    with TestClient(app) as c:
+        training = c.get("/api/defaults").json()["training"]
+    settings = load_settings()
+    assert set(training) == set(OPTIONS)
+    assert training == {key: getattr(settings, key) for key in OPTIONS}
+
+
 def test_studio_paths_and_uploads_stay_inside_their_roots(tiny_run, tmp_path):
     allowed = tmp_path / "data"
     allowed.mkdir()

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from sparsefit.config import Settings
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -136,7 +138,10 @@ def _drive(page, expect, url: str, tmp_path: Path) -> None:
     page.locator("details.advanced summary").click()
     page.get_by_test_id("opt-train_batch_size").fill("8")
     page.get_by_test_id("opt-epochs").fill("2")
-    expect(page.get_by_test_id("base-model")).to_have_value("splade-tiny")
+    # The form starts from the server's Settings defaults; this test then trains the small splade-tiny.
+    expect(page.get_by_test_id("base-model")).to_have_value(Settings.model_fields["base_model"].default)
+    expect(page.get_by_test_id("opt-negatives")).to_have_attribute("placeholder", f"default {Settings.model_fields['negatives'].default}")
+    page.get_by_test_id("base-model").fill("splade-tiny")
     _shot(page, tmp_path, "train")
     page.get_by_test_id("start-run").click()
 

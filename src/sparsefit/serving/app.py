@@ -230,6 +230,15 @@ def create_app(
     def studio() -> FileResponse:
         return FileResponse(STATIC / "studio.html", headers={"Cache-Control": "no-store"})
 
+    @app.get("/api/defaults")
+    def defaults() -> dict[str, Any]:
+        """The training settings a job gets when the form leaves them empty (the one Settings model's defaults)."""
+        from sparsefit.config import Settings
+        from sparsefit.serving.jobs import OPTIONS
+
+        fields = Settings.model_fields
+        return {"training": {key: fields[key].default for key in OPTIONS}}
+
     @app.get("/api/files")
     def files() -> dict[str, Any]:
         """Data files under the allowed roots, to pick a catalog or judgments from."""

@@ -216,8 +216,23 @@
   const catalogSelect = $("#catalog-select");
   const judgmentsSelect = $("#judgments-select");
 
+  // The form's defaults are the server's Settings defaults: fill them in once.
+  async function loadDefaults() {
+    if (state.defaults) return;
+    state.defaults = (await api("/api/defaults")).training || {};
+    const base = $("#base-model");
+    if (!base.value) base.value = state.defaults.base_model || "";
+    const rounds = $("#rounds");
+    if (!rounds.value && isNum(state.defaults.rounds)) rounds.value = String(state.defaults.rounds);
+    for (const input of document.querySelectorAll("[data-opt]")) {
+      const value = state.defaults[input.dataset.opt];
+      if (value !== null && value !== undefined) input.placeholder = `default ${value}`;
+    }
+  }
+
   async function loadFiles() {
     try {
+      await loadDefaults();
       const data = await api("/api/files");
       state.files = data.files || [];
       state.roots = data.roots || [];
@@ -300,7 +315,9 @@
       showError("Rounds must be a whole number ≥ 1.");
       return;
     }
-    const options = { rounds, base_model: $("#base-model").value.trim() || "splade-tiny" };
+    const options = { rounds };
+    const baseModel = $("#base-model").value.trim();
+    if (baseModel) options.base_model = baseModel;
     for (const input of document.querySelectorAll("[data-opt]")) {
       if (input.value.trim() !== "") options[input.dataset.opt] = Number(input.value);
     }
