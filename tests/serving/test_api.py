@@ -128,7 +128,7 @@ def test_a_token_guards_every_endpoint(tiny_run, tmp_path):
     app.state.runs.close()
 
 
-def test_studio_form_defaults_are_the_settings_defaults(tmp_path):
+def test_studio_form_defaults_are_the_settings_defaults(tmp_path, monkeypatch):
     from sparsefit.config import load_settings
     from sparsefit.serving.jobs import OPTIONS
 
@@ -138,6 +138,9 @@ def test_studio_form_defaults_are_the_settings_defaults(tmp_path):
     settings = load_settings()
     assert set(training) == set(OPTIONS)
     assert training == {key: getattr(settings, key) for key in OPTIONS}
+    monkeypatch.setenv("SPARSEFIT_ROUNDS", "5")  # the environment a job's `sparsefit train` also reads
+    with TestClient(app) as c:
+        assert c.get("/api/defaults").json()["training"]["rounds"] == 5
 
 
 def test_studio_paths_and_uploads_stay_inside_their_roots(tiny_run, tmp_path):

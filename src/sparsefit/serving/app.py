@@ -232,12 +232,12 @@ def create_app(
 
     @app.get("/api/defaults")
     def defaults() -> dict[str, Any]:
-        """The training settings a job gets when the form leaves them empty (the one Settings model's defaults)."""
-        from sparsefit.config import Settings
+        """The training settings a job gets when the form leaves them empty (Settings, with SPARSEFIT_* and --config applied)."""
+        from sparsefit.config import load_settings
         from sparsefit.serving.jobs import OPTIONS
 
-        fields = Settings.model_fields
-        return {"training": {key: fields[key].default for key in OPTIONS}}
+        settings = load_settings()
+        return {"training": {key: getattr(settings, key) for key in OPTIONS}}
 
     @app.get("/api/files")
     def files() -> dict[str, Any]:
