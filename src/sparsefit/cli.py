@@ -242,32 +242,35 @@ def search(
     limit: Annotated[int, typer.Option(help="results to show")] = 10,
     filter: Annotated[Optional[str], typer.Option("--filter", help='payload filter as JSON, e.g. \'{"brand": "Acme", "price": {"lt": 50}}\'')] = None,
 ) -> None:
-    """Search a trained run's catalog index and print the top products with scores and payload."""
+    """Search a trained run's catalog index and print the top products with scores and payload.
+
+    The same search as `sparsefit serve`: the run's index (Edge or server), its exclusion rules and,
+    when fitted, the per-hit confidence.
+    """
     import json
 
-    from sparsefit.evaluation.evaluate import check_index_model
-    from sparsefit.index import open_index, parse_filter
-    from sparsefit.models import load_encoder
+    from sparsefit.serving.service import SearchService
 
-    model_folder, index_folder = run / "model", run / "index"
-    if not model_folder.is_dir() or not index_folder.is_dir():
-        raise SparsefitError("not a finished training run (no model/ and index/)", file=run,
-                             hint="train first with `sparsefit train`, or finish it with --resume")
     try:
-        parsed = parse_filter(json.loads(filter)) if filter else None
+        parsed = json.loads(filter) if filter else None
     except json.JSONDecodeError as exc:
         raise SparsefitError(f"--filter is not valid JSON ({exc.msg})", hint='write e.g. --filter \'{"brand": "Acme"}\'') from None
-    encoder = load_encoder(str(model_folder))
-    with open_index(path=index_folder, create=False) as index:
-        check_index_model(index, encoder, run)
-        hits = index.search(encoder.encode_queries([query]), limit=limit, filter=parsed, with_payload=True)
-    table = Table(title=f"{query!r}: top {len(hits)}")
-    for column in ("#", "product id", "score", "payload"):
+    service = SearchService.open(run, calibrate=False)
+    try:
+        result = service.search(query, limit=limit, filter=parsed)
+    finally:
+        service.close()
+    table = Table(title=f"{query!r}: top {len(result['hits'])}")
+    for column in ("#", "product id", "score", "confidence", "payload"):
         table.add_column(column)
-    for rank, hit in enumerate(hits, 1):
-        shown = ", ".join(f"{k}={v}" for k, v in hit.payload.items())
-        table.add_row(str(rank), hit.product_id, f"{hit.score:.3f}", shown[:200])
+    for hit in result["hits"]:
+        shown = ", ".join(f"{k}={v}" for k, v in hit["payload"].items())
+        confidence = "" if hit["confidence"] is None else f"{hit['confidence']:.2f}"
+        table.add_row(str(hit["rank"]), hit["product_id"], f"{hit['score']:.3f}", confidence, shown[:200])
     Console().print(table)
+    for fired in result["rules_fired"]:
+        Console().print(f"exclusion rule {fired['id']} (\"{fired['when']}\" excludes \"{fired['exclude']}\"): "
+                        f"{fired['excluded_products']} products left out")
 
 
 @app.command()

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from sparsefit.cli import main
+from tests.conftest import EXAMPLES
 
 
 def _run(argv, capsys) -> tuple[int, str]:
@@ -50,3 +51,27 @@ def test_calibrate_prints_the_calibration_error(tiny_run, capsys):
 def test_bad_rules_on_the_command_line(tiny_run, capsys, argv, fragment):
     code, out = _run([a.replace("{run}", str(tiny_run)) for a in argv], capsys)
     assert code == 2 and fragment in out
+
+
+def test_search_is_the_served_search_with_exclusion_rules(tiny_run, tmp_path, capsys):
+    import shutil
+
+    import pandas as pd
+
+    run = tmp_path / "run"  # a copy: the rule added here must not reach the other tests
+    shutil.copytree(tiny_run, run)
+    catalog = pd.read_csv(EXAMPLES / "catalog.csv", dtype=str).set_index("sku")
+
+    def shown(out: str) -> list[str]:
+        return [sku for line in out.splitlines() for sku in catalog.index if f"│ {sku} " in line]
+
+    code, out = _run(["search", str(run), "cordless drill", "--limit", "1000"], capsys)  # every product that matches
+    before = shown(out)
+    assert code == 0 and len(before) > 3 and "exclusion rule" not in out
+    code, added = _run(["rules", "add", str(run), "cordless drill", catalog.loc[before[0], "title"], "--when-threshold", "0.01",
+                        "--exclude-limit", "1"], capsys)
+    assert code == 0 and "Added rule" in added, added
+    code, out = _run(["search", str(run), "cordless drill", "--limit", "1000"], capsys)
+    after = shown(out)
+    assert code == 0 and "exclusion rule" in out and "1 products left out" in out
+    assert set(after) < set(before) and len(after) == len(before) - 1  # the one product near the rule's anchor is left out
