@@ -114,9 +114,11 @@ def stage_encode(args) -> dict:
             fast_fn = encoder.encode_documents if kind == "documents" else encoder.encode_queries
             st_fn = model.encode_document if kind == "documents" else model.encode_query
             fast_fn(texts[:64], batch_size=64)  # warm up
-            began = time.perf_counter()
-            fast = fast_fn(texts, batch_size=64)
-            fast_s = time.perf_counter() - began
+            fast_s = float("inf")
+            for _ in range(args.repeats):  # best of N, like the matmul peak it is compared with
+                began = time.perf_counter()
+                fast = fast_fn(texts, batch_size=64)
+                fast_s = min(fast_s, time.perf_counter() - began)
             began = time.perf_counter()
             reference = st_fn(texts, batch_size=64, convert_to_sparse_tensor=True, show_progress_bar=False)
             st_s = time.perf_counter() - began
@@ -131,7 +133,7 @@ def stage_encode(args) -> dict:
                 "vs_floor": round(fast_s / floor_s, 2), "max_abs_diff": diff,
                 "mean_nnz": round(fast.nnz / len(texts), 1),
             })
-    return {"peak_gflops": peak, "rows": results}
+    return {"peak_gflops": peak, "repeats": args.repeats, "rows": results}
 
 
 def stage_train(args) -> dict:
@@ -280,7 +282,7 @@ def _table(results: dict) -> None:
         console.print(f"matmul: {m['gflops']} GFLOP/s with {m['threads']} threads (peak {m['peak_gflops']})")
     if "encode" in results:
         t = Table("model", "kind", "texts", "fast texts/s", "ST texts/s", "speed-up", "floor s", "fast s", "vs floor", "max |Δ|",
-                  title="encode (fast path vs sentence-transformers, batch 64)")
+                  title=f"encode (fast path, best of {results['encode'].get('repeats', 1)} runs, vs sentence-transformers, batch 64)")
         for r in results["encode"]["rows"]:
             t.add_row(r["model"], r["kind"], str(r["texts"]), str(r["fast_texts_per_s"]), str(r["st_texts_per_s"]),
                       f"{r['speedup_vs_st']}×", str(r["floor_s"]), str(r["fast_s"]), f"{r['vs_floor']}×", f"{r['max_abs_diff']:.1e}")
@@ -308,6 +310,7 @@ def main() -> None:
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--models", default="splade-tiny,minilm-l6")
     parser.add_argument("--texts", type=int, default=2000, help="titles and queries per encode measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="fast encode runs per measurement; the best counts")
     parser.add_argument("--train-steps", type=int, default=20)
     parser.add_argument("--train-batch", type=int, default=64)
     parser.add_argument("--negatives", type=int, default=2)

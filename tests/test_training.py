@@ -232,7 +232,7 @@ def test_training_without_judgments_uses_generated_queries_and_evaluates_on_the_
     assert trainer.inputs.judgments.scheme.name == "esci"
     assert set(trainer.inputs.split.test) == load_judgments(EXAMPLES / "judged_queries.csv").keys_with_relevant()
     assert not set(trainer.inputs.split.train) & set(trainer.inputs.split.test)
-    assert len(trainer._pairs()) >= 200
+    assert len(trainer._pairs(0)) >= 200
     trainer.fit()
     names = [s.name for s in trainer.report().systems]
     assert names == ["bm25", f"base ({tiny_model})", "round 0"]
@@ -256,3 +256,26 @@ def test_generated_queries_equal_to_test_queries_are_left_out_and_counted(tmp_pa
     assert sorted(inputs.split.train) == ["drill", "hose", "knob"] and inputs.split.test == ["door knob"]
     assert inputs.judgments.qrels()["door knob"] == {"P3": 2.0, "P1": 0.0}  # the test file's own gains
     assert inputs.judgments.qrels()["drill"] == {"P1": 2.0}  # binary positives take the top gain (3 − 1)
+
+
+def test_default_training_positives_round_0_all_but_the_lowest_third_mining_rounds_the_top_fifth() -> None:
+    from sparsefit.data import detect_scheme
+    from sparsefit.pipeline import default_positive_gains
+
+    labels = ["1", "1.33", "1.67", "2", "2.33", "2.67", "3"]
+    graded = detect_scheme(labels)
+    first, mined = default_positive_gains(graded)
+    assert [label for label in labels if graded.gain(label) >= first] == ["1.67", "2", "2.33", "2.67", "3"]
+    assert [label for label in labels if graded.gain(label) >= mined] == ["2.67", "3"]
+    esci = detect_scheme(["E", "S", "C", "I"])
+    assert default_positive_gains(esci) == (esci.relevant_threshold, esci.relevant_threshold) == (esci.gain("E"),) * 2
+
+
+def test_round_0_and_mining_rounds_take_their_own_positive_gains(tiny_model, tmp_path):
+    settings = _settings(tiny_model, tmp_path / "run", rounds=2, positive_min_gain=0.1, mined_positive_min_gain=1.0)
+    trainer = Trainer(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", settings, show_progress=False)
+    gains = dict(zip(zip(trainer.train.query_keys, trainer.train.product_ids), trainer.train.gains.tolist()))
+    first, mined = set(trainer._pairs(0)), set(trainer._pairs(1))
+    assert mined < first  # ESCI: Exact (1.0) only after round 0; Substitutes (0.1) too in round 0
+    assert {gains[p] for p in first - mined} == {0.1} and {gains[p] for p in mined} == {1.0}
+    assert [len(trainer._rows(0))] == [len(first)]

@@ -73,7 +73,10 @@ class Settings(BaseSettings):
     document_regularizer_weight: float = Field(3e-5, ge=0, description="FLOPS regulariser weight on documents")
     train_max_seq_length: int = Field(64, gt=0, description="tokens kept per text while training")
     positive_min_gain: float | None = Field(
-        None, description="a judged product is a training positive at this gain or more (default: graded scales their top fifth, others the relevant threshold)"
+        None, description="round 0: a judged product is a training positive at this gain or more (default: graded scales all but their lowest third, others the relevant threshold)"
+    )
+    mined_positive_min_gain: float | None = Field(
+        None, description="mining rounds: a judged product is a training positive, with mined negatives, at this gain or more (default: graded scales their top fifth, others the relevant threshold)"
     )
     negatives: int = Field(2, ge=1, description="mined hard negatives per training row")
     mining_top_k: int = Field(50, ge=1, description="candidates searched per training query when mining")

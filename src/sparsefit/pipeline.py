@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparsefit.config import Settings, save_settings
-from sparsefit.data import Catalog, Judgments, Split, load_catalog, load_judgments, split_queries
+from sparsefit.data import Catalog, Judgments, LabelScheme, Split, load_catalog, load_judgments, split_queries
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate, evaluate_bm25, evaluate_encoder, make_report
 from sparsefit.evaluation.report import Report, SystemResult
@@ -209,16 +209,26 @@ def exports_average(settings: Settings) -> bool:
     return settings.export_model == "average" and settings.rounds > 1
 
 
-def default_positive_gain(judgments: Judgments) -> float:
-    """Training positives by default: graded scales use their top fifth (Home Depot: ≥ 2.6), others 'relevant'.
+def default_positive_gains(scheme: LabelScheme) -> tuple[float, float]:
+    """The gains at which a judged product is a training positive by default: (round 0, mining rounds).
 
-    On Home Depot, round 0 alone gave held-out nDCG@10 0.3948 with the top 40% (``--positive-min-gain 1.33``: labels
-    2.33 and up) against 0.3893 with the top fifth; not yet measured over a whole default run, so not the default.
+    Graded scales: round 0 learns from all but the lowest third of the scale (Home Depot: labels 1.67 and up),
+    the mining rounds from the top fifth (labels 2.67 and up), each against its mined negatives. Other
+    schemes: their relevant threshold in every round.
+
+    Measured on Home Depot (held-out nDCG@10, splade-tiny), round 0 by the lowest label kept as a positive:
+    2.67 0.3904; 2.33 0.3948; 2.0 0.3937; 1.67 0.4010; 1.33 0.3994. From the 1.67 model, a mining round on
+    labels 1.67 and up gave 0.3971 (below round 0), on labels 2.67 and up 0.4049.
+
+    Example:
+        >>> from sparsefit.data import detect_scheme
+        >>> [round(g, 3) for g in default_positive_gains(detect_scheme(["1", "2.33", "3"]))]
+        [0.667, 1.6]
     """
-    scheme = judgments.scheme
     if scheme.name == "graded" and scheme.high is not None and scheme.low is not None:
-        return 0.8 * (scheme.high - scheme.low)
-    return scheme.relevant_threshold
+        span = scheme.high - scheme.low
+        return span / 3, 0.8 * span
+    return scheme.relevant_threshold, scheme.relevant_threshold
 
 
 class Trainer:
@@ -276,8 +286,10 @@ class Trainer:
         write_json(self.folder / "inputs.json", describe_inputs(self.inputs))
         self.train = self.inputs.judgments.subset(set(self.inputs.split.train))
         self.test = self.inputs.judgments.subset(set(self.inputs.split.test))
-        self.positive_gain = (
-            settings.positive_min_gain if settings.positive_min_gain is not None else default_positive_gain(self.inputs.judgments)
+        first, mined = default_positive_gains(self.inputs.judgments.scheme)
+        self.positive_gains = (  # round 0, mining rounds
+            first if settings.positive_min_gain is None else settings.positive_min_gain,
+            mined if settings.mined_positive_min_gain is None else settings.mined_positive_min_gain,
         )
         self._loaded: tuple[int, Encoder] | None = None  # (round, its model) last loaded from disk
         self.repairs: list[dict] = read_json(self.folder / "repairs.json") if (self.folder / "repairs.json").is_file() else []
@@ -379,7 +391,7 @@ class Trainer:
 
     def _rows(self, n: int) -> list[dict[str, str]]:
         """Training rows for round ``n``: pairs in round 0; pairs plus mined negatives after."""
-        pairs = self._pairs()
+        pairs = self._pairs(n)
         if n == 0:
             return [{"query": self.train.query_text(k), "positive": self._text(p)} for k, p in pairs]
         negatives_file = self.folder / "rounds" / str(n) / "negatives.json"
@@ -405,11 +417,11 @@ class Trainer:
         encoder = self._encoder_after(n - 1)
         index, vectors = self._index_for(encoder, self.folder / "rounds" / str(n - 1) / "catalog_vectors.npz")
         positives: dict[str, list[str]] = {}
-        for key, pid in self._pairs():
+        for key, pid in self._pairs(n):
             positives.setdefault(key, []).append(pid)
         excluded: dict[str, list[str]] = {}
         for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist()):
-            if gain >= self.train.scheme.relevant_threshold or gain >= self.positive_gain:
+            if gain >= self.train.scheme.relevant_threshold or gain >= self._positive_gain(n) - 1e-9:
                 excluded.setdefault(key, []).append(pid)
         options = MiningOptions(
             negatives=self.settings.negatives, top_k=self.settings.mining_top_k, strategy=self.settings.mining_strategy,
@@ -448,12 +460,16 @@ class Trainer:
         return stats
 
     # -- helpers ------------------------------------------------------------------------------
-    def _pairs(self) -> list[tuple[str, str]]:
-        """(query key, positive product id) for every training judgment at or above the positive gain."""
+    def _positive_gain(self, n: int) -> float:
+        """The gain at which a judged product is a training positive in round ``n``."""
+        return self.positive_gains[0 if n == 0 else 1]
+
+    def _pairs(self, n: int) -> list[tuple[str, str]]:
+        """(query key, positive product id) for every training judgment at or above round ``n``'s positive gain."""
         return [
             (key, pid)
             for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist())
-            if gain >= self.positive_gain - 1e-9
+            if gain >= self._positive_gain(n) - 1e-9
         ]
 
     def _text(self, product_id: str) -> str:
