@@ -120,6 +120,8 @@ def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
     assert "weight average of every round's model" in (run / "README.md").read_text()
     mining = json.loads((run / "rounds/1/mining.json").read_text())
     assert mining["returned_positives"] == 0 and mining["negatives_per_row"] == 2
+    # ESCI: Exact products are the positives in every round, and each round records its threshold.
+    assert [json.loads((run / f"rounds/{n}/training.json").read_text())["positive_min_gain"] for n in (0, 1)] == [1.0, 1.0]
     split = json.loads((run / "split.json").read_text())
     negatives = json.loads((run / "rounds/1/negatives.json").read_text())["negatives"]
     assert not set(negatives) & set(split["test"])  # no test query is trained on

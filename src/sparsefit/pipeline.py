@@ -355,7 +355,7 @@ class Trainer:
             started = time.perf_counter()
             stats = self._train(encoder, rows, n)
             encoder.save(folder / "model")
-            write_json(folder / "training.json", dataclasses.asdict(stats))
+            write_json(folder / "training.json", {**dataclasses.asdict(stats), "positive_min_gain": self._positive_gain(n)})
             self._time(f"round {n} train", started)
             self.state.mark(f"round-{n}/train")
         self._index_and_evaluate(self._encoder_after(n), folder, f"round {n}")
