@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from sparsefit.config import load_settings
 from sparsefit.data import load_catalog, load_judgments
@@ -83,12 +85,15 @@ def test_mining_is_deterministic_by_seed(demo, mined_setup):
     assert first == again and first != other
 
 
-def test_a_training_round_changes_the_model_and_it_reloads(tiny_model, tmp_path):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_a_training_round_changes_the_model_and_it_reloads(tiny_model, tmp_path, precision):
     encoder = load_encoder(str(tiny_model))
     before = encoder.fingerprint()
     rows = [{"query": f"query {i}", "positive": f"product number {i}", "negative_1": f"other thing {i}"} for i in range(12)]
-    stats = train_round(encoder, rows, TrainingOptions(batch_size=4, learning_rate=1e-3), tmp_path / "work")
+    stats = train_round(encoder, rows, TrainingOptions(batch_size=4, learning_rate=1e-3, precision=precision), tmp_path / "work")
     assert stats.steps == 3 and stats.negatives_per_row == 1
+    assert stats.losses and all(math.isfinite(entry["loss"]) for entry in stats.losses)
+    assert all(p.dtype == torch.float32 for p in encoder.model.parameters())  # autocast: the weights stay float32
     assert encoder.fingerprint() != before
     encoder.save(tmp_path / "model")
     again = load_encoder(str(tmp_path / "model"))

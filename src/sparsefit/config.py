@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     query_regularizer_weight: float = Field(5e-5, ge=0, description="FLOPS regulariser weight on queries")
     document_regularizer_weight: float = Field(3e-5, ge=0, description="FLOPS regulariser weight on documents")
     train_max_seq_length: int = Field(64, gt=0, description="tokens kept per text while training")
+    train_precision: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="training arithmetic: bfloat16 autocast is faster for larger models on CPUs with AMX or AVX512-BF16 (weights and saved models stay float32)",
+    )
     positive_min_gain: float | None = Field(
         None, description="round 0: a judged product is a training positive at this gain or more (default: graded scales all but their lowest third, others the relevant threshold)"
     )

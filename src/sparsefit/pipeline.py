@@ -444,7 +444,7 @@ class Trainer:
             batch_size=s.train_batch_size, learning_rate=s.learning_rate, static_learning_rate=s.static_learning_rate,
             epochs=s.epochs, query_regularizer_weight=s.query_regularizer_weight,
             document_regularizer_weight=s.document_regularizer_weight, max_seq_length=s.train_max_seq_length,
-            seed=s.seed + n,
+            precision=s.train_precision, seed=s.seed + n,
         )
         total = steps_for(len(rows), min(s.train_batch_size, len(rows)), s.epochs)
         live = LiveTraining(self.folder / "live.json", n, total)

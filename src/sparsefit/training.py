@@ -39,6 +39,7 @@ class TrainingOptions:
     query_regularizer_weight: float = 5e-5
     document_regularizer_weight: float = 3e-5
     max_seq_length: int = 64
+    precision: str = "float32"  # or "bfloat16": autocast, the weights stay float32
     seed: int = 13
 
 
@@ -104,6 +105,7 @@ def train_round(
         logging_steps=max(1, min(10, steps_for(len(rows), batch_size, options.epochs) // 10)),  # a loss curve for short runs too
         report_to="none",
         use_cpu=True,
+        bf16=options.precision == "bfloat16",
         dataloader_num_workers=0,
         disable_tqdm=True,
         **extra,

@@ -152,3 +152,18 @@ def test_fast_training_path_gives_the_reference_values_and_gradients():
     for name, grad in reference_grads.items():
         assert torch.allclose(fast_grads[name], grad, atol=1e-3, rtol=1e-4), name
     assert max(g.abs().max() for name, g in reference_grads.items() if "word_embeddings" in name) > 1
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # --train-precision bfloat16
+        low_reference, low_reference_grads = forward_backward()
+        with fast_training(model):
+            low, low_grads = forward_backward()
+    assert torch.allclose(low.float(), low_reference.float(), atol=1e-3)  # the same path as the reference in bfloat16
+    assert (low.float() - reference).abs().max() < 0.1  # bfloat16 keeps ~3 significant digits
+    assert all(g.dtype == torch.float32 for g in low_grads.values())  # the weights stay float32
+
+    def cosine(grads_a, grads_b) -> float:
+        a, b = (torch.cat([g[name].flatten() for name in reference_grads]) for g in (grads_a, grads_b))
+        return float(torch.nn.functional.cosine_similarity(a, b, dim=0))
+
+    assert cosine(low_grads, low_reference_grads) > 0.999
+    assert cosine(low_grads, reference_grads) > 0.95  # bfloat16 noise, the same for the reference path (0.977)

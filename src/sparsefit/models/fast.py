@@ -170,6 +170,7 @@ class MaxProjection(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")
     def forward(ctx, tokens, weight, bias, positions, batch, width):
         pooled = blocked_max_projection(tokens.detach(), weight.detach(), None if bias is None else bias.detach(),
                                         positions, batch, width)
@@ -178,6 +179,7 @@ class MaxProjection(torch.autograd.Function):
         return pooled
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad_pooled):
         tokens, weight, positions = ctx.saved_tensors
         seq, term = grad_pooled.nonzero(as_tuple=True)  # row-major: grouped by sequence
@@ -185,11 +187,11 @@ class MaxProjection(torch.autograd.Function):
         token = _winning_tokens(tokens.detach(), weight.detach(), positions // ctx.width, seq, term, ctx.batch)
         grad_tokens = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_tokens = torch.zeros_like(tokens).index_add_(0, token, grad[:, None] * weight[term])
+            grad_tokens = torch.zeros_like(tokens).index_add_(0, token, (grad[:, None] * weight[term]).to(tokens.dtype))
         if ctx.needs_input_grad[1]:
-            grad_weight = torch.zeros_like(weight).index_add_(0, term, grad[:, None] * tokens[token])
+            grad_weight = torch.zeros_like(weight).index_add_(0, term, (grad[:, None] * tokens[token]).to(weight.dtype))
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = torch.zeros(weight.shape[0], dtype=grad.dtype).index_add_(0, term, grad)
+            grad_bias = torch.zeros(weight.shape[0], dtype=weight.dtype).index_add_(0, term, grad.to(weight.dtype))
         return grad_tokens, grad_weight, grad_bias, None, None, None
 
 
