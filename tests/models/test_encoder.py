@@ -104,8 +104,9 @@ def test_unknown_architecture():
         load_encoder("splade-tiny", architecture="dense")
 
 
+@pytest.mark.parametrize("screen", [True, False], ids=["bfloat16-screen", "float32"])
 @pytest.mark.parametrize("architecture", ["splade", "inference-free"])
-def test_fast_path_gives_the_reference_vectors(architecture):
+def test_fast_path_gives_the_reference_vectors(architecture, screen):
     from tests.conftest import EXAMPLES
     import csv
 
@@ -113,6 +114,7 @@ def test_fast_path_gives_the_reference_vectors(architecture):
     texts += ["", "a", "x " * 400]  # empty, one token, truncated at max_seq_length
     enc = load_encoder("splade-tiny", architecture=architecture)
     assert enc._fast_path("document") is not None
+    enc._fast_path("document").screen = screen
     fast = enc.encode_documents(texts, batch_size=16)
     enc.fast = False
     reference = enc.encode_documents(texts, batch_size=16)
@@ -124,7 +126,30 @@ def test_fast_path_gives_the_reference_vectors(architecture):
         assert top_fast == top_ref
 
 
-def test_fast_training_path_gives_the_reference_values_and_gradients():
+def test_bfloat16_screen_keeps_every_positive_float32_maximum():
+    import torch
+
+    from sparsefit.models.fast import blocked_max_projection, screened_max_projection
+
+    generator = torch.Generator().manual_seed(3)
+    lengths = [1, 4, 4, 9, 2, 7]
+    tokens = torch.randn(sum(lengths), 48, generator=generator) * 3
+    weight = torch.randn(5000, 48, generator=generator)
+    positions = torch.cat([torch.arange(n) + 9 * b for b, n in enumerate(lengths)])  # width 9
+    exact = blocked_max_projection(tokens, weight, None, positions, len(lengths), 9)
+    bias = -exact.median(dim=0).values  # half of the maxima sit just around zero: the hardest case
+    exact += bias
+    screened = screened_max_projection(tokens, weight, bias, positions, len(lengths), 9, weight.to(torch.bfloat16), weight.norm(dim=1))
+    positive, clear = exact > 0, exact.abs() > 1e-4  # float32 rounding may flip values within 1e-4 of zero
+    assert positive.float().mean() > 0.3
+    assert torch.equal((screened > 0)[clear], positive[clear])  # not one term lost or gained
+    assert (screened - exact.clamp(min=0)).abs().max() < 1e-4, (screened - exact.clamp(min=0)).abs().max()
+    loose = blocked_max_projection(tokens.to(torch.bfloat16), weight.to(torch.bfloat16), None, positions, len(lengths), 9).float() + bias
+    assert (loose > 0)[clear].ne(positive[clear]).sum() > 10  # bfloat16 alone gets terms wrong
+
+
+@pytest.mark.parametrize("screen", [True, False], ids=["bfloat16-screen", "float32"])
+def test_fast_training_path_gives_the_reference_values_and_gradients(screen):
     import torch
 
     from sparsefit.models.fast import fast_training
@@ -144,7 +169,7 @@ def test_fast_training_path_gives_the_reference_values_and_gradients():
         return out.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
     reference, reference_grads = forward_backward()
-    with fast_training(model):  # blocked projection, sparse backward through the winning tokens only
+    with fast_training(model, screen=screen):  # blocked projection, sparse backward through the winning tokens only
         fast, fast_grads = forward_backward()
     assert "forward" not in vars(model[0]) and "forward" not in vars(model[1])  # restored
     assert torch.allclose(fast, reference, atol=1e-5)
@@ -155,7 +180,7 @@ def test_fast_training_path_gives_the_reference_values_and_gradients():
 
     with torch.autocast("cpu", dtype=torch.bfloat16):  # --train-precision bfloat16
         low_reference, low_reference_grads = forward_backward()
-        with fast_training(model):
+        with fast_training(model, screen=screen):
             low, low_grads = forward_backward()
     assert torch.allclose(low.float(), low_reference.float(), atol=1e-3)  # the same path as the reference in bfloat16
     assert (low.float() - reference).abs().max() < 0.1  # bfloat16 keeps ~3 significant digits
