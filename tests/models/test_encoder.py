@@ -126,6 +126,22 @@ def test_fast_path_gives_the_reference_vectors(architecture, screen):
         assert top_fast == top_ref
 
 
+def test_bfloat16_screen_follows_weights_changed_in_place():
+    import torch
+
+    enc = load_encoder("splade-tiny")
+    fast = enc._fast_path("document")
+    fast.screen = True
+    before = enc.encode_documents(TEXTS)
+    with torch.no_grad():  # what an optimiser step does to the tied projection weight
+        fast.weight.copy_(fast.weight.roll(1, dims=0))  # every term now scores as its neighbour did
+    after = enc.encode_documents(TEXTS)
+    fast.screen = False
+    reference = enc.encode_documents(TEXTS)
+    assert np.abs(after.toarray() - reference.toarray()).max() < 1e-4 and after.nnz == reference.nnz
+    assert np.abs(after.toarray() - before.toarray()).max() > 0.1
+
+
 def test_bfloat16_screen_keeps_every_positive_float32_maximum():
     import torch
 
