@@ -125,14 +125,12 @@ def stage_encode(args) -> dict:
             fast_fn = encoder.encode_documents if kind == "documents" else encoder.encode_queries
             st_fn = model.encode_document if kind == "documents" else model.encode_query
             fast_fn(texts[:64], batch_size=64)  # warm up
-            float32_s = float("inf")
+            fast, fast_s = _best_of(args.repeats, lambda: fast_fn(texts, batch_size=64))
+            float32_s = fast_s
             if screen:  # the fast path without the bfloat16 screen, for comparison
                 _set_screen(encoder, False)
                 float32_s = _best_of(args.repeats, lambda: fast_fn(texts, batch_size=64))[1]
                 _set_screen(encoder, True)
-            fast, fast_s = _best_of(args.repeats, lambda: fast_fn(texts, batch_size=64))
-            if not screen:
-                float32_s = fast_s
             began = time.perf_counter()
             reference = st_fn(texts, batch_size=64, convert_to_sparse_tensor=True, show_progress_bar=False)
             st_s = time.perf_counter() - began

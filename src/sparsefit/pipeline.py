@@ -421,7 +421,7 @@ class Trainer:
             positives.setdefault(key, []).append(pid)
         excluded: dict[str, list[str]] = {}
         for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist()):
-            if gain >= self.train.scheme.relevant_threshold or gain >= self._positive_gain(n) - 1e-9:
+            if gain >= self.train.scheme.relevant_threshold or self._is_positive(gain, n):
                 excluded.setdefault(key, []).append(pid)
         options = MiningOptions(
             negatives=self.settings.negatives, top_k=self.settings.mining_top_k, strategy=self.settings.mining_strategy,
@@ -464,12 +464,15 @@ class Trainer:
         """The gain at which a judged product is a training positive in round ``n``."""
         return self.positive_gains[0 if n == 0 else 1]
 
+    def _is_positive(self, gain: float, n: int) -> bool:
+        return gain >= self._positive_gain(n) - 1e-9  # gains like 2/3 are stored rounded
+
     def _pairs(self, n: int) -> list[tuple[str, str]]:
         """(query key, positive product id) for every training judgment at or above round ``n``'s positive gain."""
         return [
             (key, pid)
             for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist())
-            if gain >= self._positive_gain(n) - 1e-9
+            if self._is_positive(gain, n)
         ]
 
     def _text(self, product_id: str) -> str:

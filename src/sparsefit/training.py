@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from transformers import PrinterCallback, TrainerCallback
 
@@ -39,7 +40,7 @@ class TrainingOptions:
     query_regularizer_weight: float = 5e-5
     document_regularizer_weight: float = 3e-5
     max_seq_length: int = 64
-    precision: str = "float32"  # or "bfloat16": autocast, the weights stay float32
+    precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast, the weights stay float32
     seed: int = 13
 
 
