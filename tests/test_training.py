@@ -20,7 +20,7 @@ from sparsefit.evaluation.evaluate import build_index
 from sparsefit.mining import MiningOptions, mine_negatives
 from sparsefit.models import load_encoder
 from sparsefit.pipeline import Trainer, finetune, resume_trainer
-from sparsefit.training import TrainingOptions, train_round
+from sparsefit.training import TrainingOptions, resolved_precision, steps_for, train_round
 from tests.conftest import EXAMPLES
 
 
@@ -64,6 +64,19 @@ def test_mined_negatives_never_include_positives_and_rows_are_equal(demo, mined_
     assert stats.negatives == 3 * stats.rows
 
 
+def test_mixed_sampling_takes_half_its_negatives_from_the_top_even_with_one_per_row():
+    from sparsefit.mining import _sample
+
+    kept = [f"P{i}" for i in range(50)]  # candidates, hardest first
+    rng = np.random.default_rng(3)
+    pairs = [_sample(kept, 2, "mixed", rng) for _ in range(200)]
+    assert all(row[0] == "P0" and row[1] != "P0" for row in pairs)  # 2 per row: the hardest and one further down
+    singles = [_sample(kept, 1, "mixed", rng)[0] for _ in range(400)]
+    assert 150 < singles.count("P0") < 250  # 1 per row: the hardest in about half the rows, not in all
+    assert len(set(singles) - {"P0"}) > 30  # the others spread over the rest of the list
+    assert [_sample(kept, 1, "top", rng) for _ in range(3)] == [["P0"]] * 3
+
+
 def test_too_few_candidates_are_padded_and_counted(demo, mined_setup):
     catalog, _ = demo
     encoder, index, vectors, queries, positives, excluded = mined_setup
@@ -91,7 +104,7 @@ def test_a_training_round_changes_the_model_and_it_reloads(tiny_model, tmp_path,
     before = encoder.fingerprint()
     rows = [{"query": f"query {i}", "positive": f"product number {i}", "negative_1": f"other thing {i}"} for i in range(12)]
     stats = train_round(encoder, rows, TrainingOptions(batch_size=4, learning_rate=1e-3, precision=precision), tmp_path / "work")
-    assert stats.steps == 3 and stats.negatives_per_row == 1
+    assert stats.steps == 3 and stats.negatives_per_row == 1 and stats.precision == precision
     assert stats.losses and all(math.isfinite(entry["loss"]) for entry in stats.losses)
     assert all(p.dtype == torch.float32 for p in encoder.model.parameters())  # autocast: the weights stay float32
     assert encoder.fingerprint() != before
@@ -107,7 +120,7 @@ def _settings(tiny_model, out, **extra):
 
 
 def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
-    run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "run"),
+    run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "run", mining_epochs=0.5),
                    show_progress=False)
     for name in ("config.yaml", "split.json", "state.json", "report.json", "README.md", "model/modules.json",
                  "rounds/0/model/modules.json", "rounds/1/negatives.json", "rounds/1/mining.json", "rounds/1/metrics.json"):
@@ -126,7 +139,11 @@ def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
     mining = json.loads((run / "rounds/1/mining.json").read_text())
     assert mining["returned_positives"] == 0 and mining["negatives_per_row"] == 2
     # ESCI: Exact products are the positives in every round, and each round records its threshold.
-    assert [json.loads((run / f"rounds/{n}/training.json").read_text())["positive_min_gain"] for n in (0, 1)] == [1.0, 1.0]
+    trained = [json.loads((run / f"rounds/{n}/training.json").read_text()) for n in (0, 1)]
+    assert [t["positive_min_gain"] for t in trained] == [1.0, 1.0]
+    # Round 0 takes one epoch over its rows, the mining round half an epoch (--mining-epochs 0.5).
+    assert [t["steps"] for t in trained] == [steps_for(t["rows"], 16, epochs) for t, epochs in zip(trained, (1.0, 0.5))]
+    assert trained[1]["steps"] < trained[1]["rows"] / 16
     split = json.loads((run / "split.json").read_text())
     negatives = json.loads((run / "rounds/1/negatives.json").read_text())["negatives"]
     assert not set(negatives) & set(split["test"])  # no test query is trained on
@@ -263,6 +280,16 @@ def test_generated_queries_equal_to_test_queries_are_left_out_and_counted(tmp_pa
     assert sorted(inputs.split.train) == ["drill", "hose", "knob"] and inputs.split.test == ["door knob"]
     assert inputs.judgments.qrels()["door knob"] == {"P3": 2.0, "P1": 0.0}  # the test file's own gains
     assert inputs.judgments.qrels()["drill"] == {"P1": 2.0}  # binary positives take the top gain (3 − 1)
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_does_it_fast(monkeypatch):
+    import sparsefit.training
+
+    for fast, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(sparsefit.training, "bfloat16_is_fast", lambda fast=fast: fast)
+        assert resolved_precision("auto", 384) == expected
+        assert resolved_precision("auto", 128) == "float32"  # small models gain nothing from bfloat16
+        assert [resolved_precision("float32", 384), resolved_precision("bfloat16", 128)] == ["float32", "bfloat16"]
 
 
 def test_default_training_positives_round_0_all_but_the_lowest_third_mining_rounds_the_top_fifth() -> None:

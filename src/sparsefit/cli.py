@@ -144,10 +144,11 @@ def train(
     catalog: Annotated[Optional[Path], typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")] = None,
     judgments: JudgmentsOpt = None,
     resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage")] = None,
-    base_model: Annotated[Optional[str], typer.Option(help="model to fine-tune (default splade-tiny)")] = None,
+    base_model: Annotated[Optional[str], typer.Option(help=f"model to fine-tune (default {_default('base_model')})")] = None,
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
     rounds: Annotated[Optional[int], typer.Option(help=f"training rounds (default {_default('rounds')})")] = None,
-    epochs: Annotated[Optional[float], typer.Option(help=f"epochs per round (default {_default('epochs')})")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help=f"epochs in round 0 (default {_default('epochs')})")] = None,
+    mining_epochs: Annotated[Optional[float], typer.Option(help="epochs in each mining round (default: as in round 0)")] = None,
     train_batch_size: Annotated[Optional[int], typer.Option(help=f"rows per training batch (default {_default('train_batch_size')})")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help=f"learning rate (default {_default('learning_rate')})")] = None,
     negatives: Annotated[Optional[int], typer.Option(help=f"mined negatives per row (default {_default('negatives')})")] = None,
@@ -155,7 +156,7 @@ def train(
     positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a round-0 training positive")] = None,
     mined_positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a mining-round training positive")] = None,
     export_model: Annotated[Optional[str], typer.Option(help=f"average (of every round's weights) or last (default {_default('export_model')})")] = None,
-    train_precision: Annotated[Optional[str], typer.Option(help="float32 or bfloat16 (autocast: faster for larger models on CPUs with AMX/AVX512-BF16; default float32)")] = None,
+    train_precision: Annotated[Optional[str], typer.Option(help="auto, float32 or bfloat16 (autocast; weights stay float32). Default auto: bfloat16 for models of hidden size 256+ on CPUs with AMX/AVX512-BF16")] = None,
     test_judgments: Annotated[Optional[Path], typer.Option("--eval-judgments", "--test-judgments", help="held-out judgments file instead of a random split (every query in it is held out)")] = None,
     queries_per_product: Annotated[Optional[int], typer.Option(help=f"without --judgments: generated queries per product (default {_default('queries_per_product')})")] = None,
     query_products: Annotated[Optional[int], typer.Option(help="without --judgments: generate for a seeded sample of this many products")] = None,
@@ -179,7 +180,7 @@ def train(
         if catalog is None:
             raise SparsefitError("train needs a catalog (or --resume RUN)", hint="sparsefit train CATALOG [--judgments FILE]")
         settings = load_settings(
-            config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs,
+            config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
             mining_strategy=mining_strategy, positive_min_gain=positive_min_gain,
             mined_positive_min_gain=mined_positive_min_gain, export_model=export_model, train_precision=train_precision,

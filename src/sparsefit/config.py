@@ -65,16 +65,19 @@ class Settings(BaseSettings):
     # -- training ---------------------------------------------------------------------------
     base_model: str = Field("splade-tiny", description="model to fine-tune: alias, folder or hub id")
     rounds: int = Field(3, ge=1, description="training rounds: round 0 uses in-batch negatives, later rounds mined ones")
-    epochs: float = Field(1.0, gt=0, description="epochs over the training pairs per round")
+    epochs: float = Field(1.0, gt=0, description="epochs over the training pairs in round 0")
+    mining_epochs: float | None = Field(
+        None, gt=0, description="epochs over the training rows in each mining round (default: as in round 0)"
+    )
     train_batch_size: int = Field(64, ge=2, description="(query, positive) rows per training batch")
     learning_rate: float = Field(2e-4, gt=0, description="learning rate of the transformer")
     static_learning_rate: float = Field(1e-3, gt=0, description="learning rate of inference-free SPLADE's static query weights")
     query_regularizer_weight: float = Field(5e-5, ge=0, description="FLOPS regulariser weight on queries")
     document_regularizer_weight: float = Field(3e-5, ge=0, description="FLOPS regulariser weight on documents")
     train_max_seq_length: int = Field(64, gt=0, description="tokens kept per text while training")
-    train_precision: Literal["float32", "bfloat16"] = Field(
-        "float32",
-        description="training arithmetic: bfloat16 autocast is faster for larger models on CPUs with AMX or AVX512-BF16 (weights and saved models stay float32)",
+    train_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="training arithmetic: bfloat16 autocast (weights and saved models stay float32), float32, or auto: bfloat16 for models of hidden size 256+ on CPUs with AMX or AVX512-BF16, else float32",
     )
     positive_min_gain: float | None = Field(
         None, description="round 0: a judged product is a training positive at this gain or more (default: graded scales all but their lowest third, others the relevant threshold)"
@@ -84,7 +87,7 @@ class Settings(BaseSettings):
     )
     negatives: int = Field(2, ge=1, description="mined hard negatives per training row")
     mining_top_k: int = Field(50, ge=1, description="candidates searched per training query when mining")
-    mining_strategy: Literal["top", "mixed", "random"] = Field("mixed", description="how negatives are sampled from the candidates")
+    mining_strategy: Literal["top", "mixed", "random"] = Field("mixed", description="how negatives are sampled from the candidates: the hardest (top), any (random), or half each (mixed)")
     export_model: Literal["average", "last"] = Field(
         "average", description="the exported model: the weight average of every round's model, or the last round's"
     )

@@ -136,8 +136,9 @@ def _sample(kept: list[str], n: int, strategy: Strategy, rng: np.random.Generato
         return kept[:n]
     if strategy == "random":
         return [kept[i] for i in sorted(rng.choice(len(kept), size=n, replace=False))]
-    # mixed: half from the very top, the rest anywhere further down the candidate list
-    top = (n + 1) // 2
+    # mixed: half from the very top, the rest anywhere further down the candidate list; an odd middle one is
+    # either, by a coin flip (so with 1 negative, half the rows get the hardest candidate, not all of them)
+    top = n // 2 + (n % 2 == 1 and rng.random() < 0.5)
     rest = rng.choice(np.arange(top, len(kept)), size=n - top, replace=False) if n > top else []
     return kept[:top] + [kept[i] for i in sorted(rest)]
 

@@ -437,16 +437,16 @@ class Trainer:
         return {"negatives": negatives}
 
     def _train(self, encoder: Encoder, rows: list[dict[str, str]], n: int):
-        from sparsefit.training import TrainingOptions, steps_for, train_round
+        from sparsefit.training import TrainingOptions, resolved_precision, steps_for, train_round
 
         s = self.settings
         options = TrainingOptions(
             batch_size=s.train_batch_size, learning_rate=s.learning_rate, static_learning_rate=s.static_learning_rate,
-            epochs=s.epochs, query_regularizer_weight=s.query_regularizer_weight,
+            epochs=self._epochs(n), query_regularizer_weight=s.query_regularizer_weight,
             document_regularizer_weight=s.document_regularizer_weight, max_seq_length=s.train_max_seq_length,
-            precision=s.train_precision, seed=s.seed + n,
+            precision=resolved_precision(s.train_precision, encoder.hidden_size), seed=s.seed + n,
         )
-        total = steps_for(len(rows), min(s.train_batch_size, len(rows)), s.epochs)
+        total = steps_for(len(rows), min(s.train_batch_size, len(rows)), options.epochs)
         live = LiveTraining(self.folder / "live.json", n, total)
         with progress_bar(f"round {n}: training on {len(rows):,} rows", total, enabled=self.show_progress) as advance:
 
@@ -463,6 +463,11 @@ class Trainer:
     def _positive_gain(self, n: int) -> float:
         """The gain at which a judged product is a training positive in round ``n``."""
         return self.positive_gains[0 if n == 0 else 1]
+
+    def _epochs(self, n: int) -> float:
+        """Epochs over the training rows in round ``n``."""
+        mining = self.settings.mining_epochs
+        return self.settings.epochs if n == 0 or mining is None else mining
 
     def _is_positive(self, gain: float, n: int) -> bool:
         return gain >= self._positive_gain(n) - 1e-9  # gains like 2/3 are stored rounded

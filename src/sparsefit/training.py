@@ -23,7 +23,7 @@ from transformers import PrinterCallback, TrainerCallback
 
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Encoder
-from sparsefit.models.fast import fast_training
+from sparsefit.models.fast import bfloat16_is_fast, fast_training
 from sparsefit.progress import quiet_libraries
 
 
@@ -52,6 +52,7 @@ class RoundStats:
     negatives_per_row: int
     steps: int
     seconds: float
+    precision: str
     losses: list[dict] = field(default_factory=list)  # {"step", "loss", "learning_rate"}
 
 
@@ -127,8 +128,27 @@ def train_round(
         negatives_per_row=len(columns) - 2,
         steps=int(trainer.state.global_step),
         seconds=time.perf_counter() - started,
+        precision=options.precision,
         losses=recorder.losses,
     )
+
+
+def resolved_precision(setting: Literal["auto", "float32", "bfloat16"], hidden_size: int) -> Literal["float32", "bfloat16"]:
+    """The training arithmetic for a ``train_precision`` setting and a model of this hidden size.
+
+    ``auto`` is bfloat16 on CPUs with AMX or AVX512-BF16 for models of hidden size 256 or more: there
+    minilm-l6 (384) steps 1.6x faster, while splade-tiny (128), whose time goes to the vocabulary
+    rather than to matrix multiplies, gains nothing.
+
+    Example:
+        >>> resolved_precision("float32", 384)
+        'float32'
+        >>> resolved_precision("auto", 128)
+        'float32'
+    """
+    if setting == "auto":
+        return "bfloat16" if hidden_size >= 256 and bfloat16_is_fast() else "float32"
+    return setting
 
 
 def _columns(rows: Sequence[dict[str, str]]) -> list[str]:

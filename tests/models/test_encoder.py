@@ -22,6 +22,7 @@ def test_splade_tiny_encodes_sparse_lexical_vectors(splade_tiny):
     docs = splade_tiny.encode_documents(TEXTS)
     assert isinstance(docs, sp.csr_matrix)
     assert docs.shape == (4, 30522) == (len(TEXTS), splade_tiny.vocab_size)
+    assert splade_tiny.hidden_size == 128
     nnz = docs.getnnz(axis=1)
     assert (nnz > 5).all() and (nnz < 400).all()
     assert (docs.data > 0).all()

@@ -63,6 +63,15 @@ class Encoder:
         return int(self.model.get_embedding_dimension())
 
     @property
+    def hidden_size(self) -> int:
+        """Width of the transformer's token vectors (128 for splade-tiny, 384 for minilm-l6)."""
+        for module in self.model.modules():
+            config = getattr(getattr(module, "auto_model", None), "config", None)
+            if config is not None and hasattr(config, "hidden_size"):
+                return int(config.hidden_size)
+        raise SparsefitError(f"{self.name} has no transformer with a hidden size", hint="use a BERT-style base model")
+
+    @property
     def tokenizer(self):
         return self.model.tokenizer
 
