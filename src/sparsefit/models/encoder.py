@@ -56,20 +56,24 @@ class Encoder:
     @property
     def vocab_size(self) -> int:
         """Dimensions of the sparse vectors: the MLM vocabulary."""
-        for module in self.model.modules():
-            config = getattr(getattr(module, "auto_model", None), "config", None)
-            if config is not None:
-                return int(config.vocab_size)
-        return int(self.model.get_embedding_dimension())
+        config = self._transformer_config()
+        return int(config.vocab_size) if config is not None else int(self.model.get_embedding_dimension())
 
     @property
     def hidden_size(self) -> int:
         """Width of the transformer's token vectors (128 for splade-tiny, 384 for minilm-l6)."""
+        config = self._transformer_config()
+        if config is None or not hasattr(config, "hidden_size"):
+            raise SparsefitError(f"{self.name} has no transformer with a hidden size", hint="use a BERT-style base model")
+        return int(config.hidden_size)
+
+    def _transformer_config(self):
+        """The Hugging Face config of the first transformer in the model, or None."""
         for module in self.model.modules():
             config = getattr(getattr(module, "auto_model", None), "config", None)
-            if config is not None and hasattr(config, "hidden_size"):
-                return int(config.hidden_size)
-        raise SparsefitError(f"{self.name} has no transformer with a hidden size", hint="use a BERT-style base model")
+            if config is not None:
+                return config
+        return None
 
     @property
     def tokenizer(self):
