@@ -52,7 +52,7 @@ class RoundStats:
     negatives_per_row: int
     steps: int
     seconds: float
-    precision: str
+    precision: Literal["float32", "bfloat16"]  # the arithmetic used (``auto`` already resolved)
     losses: list[dict] = field(default_factory=list)  # {"step", "loss", "learning_rate"}
 
 
