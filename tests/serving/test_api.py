@@ -208,9 +208,14 @@ def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model,
     examples = Path(__file__).resolve().parents[2] / "examples"
     app = create_app([], workspace=tmp_path / "ws", allowed_roots=[examples])
     with TestClient(app) as c:
-        job = c.post("/api/jobs", json={"catalog": str(examples / "catalog.csv"), "judgments": str(examples / "judged_queries.csv"),
-                                        "name": "cancel-me", "options": {"base_model": str(tiny_model), "rounds": 3,
-                                                                         "epochs": 20, "train_batch_size": 8}})
+        # A studio started with SIGINT ignored (a script's `nohup sparsefit studio &`) must still cancel its jobs.
+        inherited = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            job = c.post("/api/jobs", json={"catalog": str(examples / "catalog.csv"), "judgments": str(examples / "judged_queries.csv"),
+                                            "name": "cancel-me", "options": {"base_model": str(tiny_model), "rounds": 3,
+                                                                             "epochs": 20, "train_batch_size": 8}})
+        finally:
+            signal.signal(signal.SIGINT, inherited)
         assert job.status_code == 201, job.text
         job_id = job.json()["id"]
         try:

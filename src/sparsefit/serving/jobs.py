@@ -50,7 +50,7 @@ class JobManager:
         run = self.runs / name
         if run.exists():
             raise SparsefitError(f"a run named {name!r} exists already", hint="pick another name")
-        argv = [sys.executable, "-m", "sparsefit", "train", str(catalog), "--output", str(run)]
+        argv = [sys.executable, "-m", "sparsefit.serving.job_process", "train", str(catalog), "--output", str(run)]
         if judgments is not None:
             argv += ["--judgments", str(judgments)]
         for key, value in options.items():
