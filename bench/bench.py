@@ -186,17 +186,21 @@ def stage_train(args) -> dict:
         rows.append(row)
     encoder = load_encoder("splade-tiny")
     config, tokenizer = _mlm_config(encoder), encoder.tokenizer
+    finished = []  # when each optimiser step ended
     with tempfile.TemporaryDirectory() as work:
-        stats = train_round(encoder, rows, TrainingOptions(batch_size=args.train_batch, max_seq_length=64), Path(work))
+        stats = train_round(encoder, rows, TrainingOptions(batch_size=args.train_batch, max_seq_length=64), Path(work),
+                            on_step=lambda step, steps, loss: finished.append(time.perf_counter()))
     texts = [t for row in rows for t in row.values()]
     flops, tokens = flop_floor(config, tokenizer, texts, 64, passes=3.0)
     floor_s = flops / (peak * 1e9)
-    # The trainer's own time includes set-up; report steady steps from its loop.
+    # The trainer's time includes set-up and a first step that builds its kernels: a step is the median of the rest.
+    step_s = float(np.median(np.diff(finished))) if len(finished) > 2 else stats.seconds / max(1, stats.steps)
+    step_floor_s = floor_s / max(1, stats.steps)
     return {
         "peak_gflops": peak, "rows": len(rows), "negatives": args.negatives, "batch": args.train_batch,
         "steps": stats.steps, "seconds": round(stats.seconds, 2), "examples_per_s": round(len(rows) / stats.seconds, 1),
-        "seconds_per_step": round(stats.seconds / max(1, stats.steps), 3), "floor_s": round(floor_s, 2),
-        "vs_floor": round(stats.seconds / floor_s, 2), "tokens": tokens,
+        "seconds_per_step": round(step_s, 3), "floor_s_per_step": round(step_floor_s, 3),
+        "vs_floor": round(step_s / step_floor_s, 2), "total_vs_floor": round(stats.seconds / floor_s, 2), "tokens": tokens,
     }
 
 
@@ -325,7 +329,8 @@ def _table(results: dict) -> None:
     if "train" in results:
         r = results["train"]
         console.print(f"train: {r['rows']} rows × (1 + 1 + {r['negatives']} texts), batch {r['batch']}: {r['examples_per_s']} rows/s, "
-                      f"{r['seconds_per_step']} s/step, floor {r['floor_s']} s vs {r['seconds']} s = {r['vs_floor']}×")
+                      f"{r['seconds_per_step']} s/step (median after the first), floor {r['floor_s_per_step']} s/step = {r['vs_floor']}× "
+                      f"({r['seconds']} s in all with set-up: {r['total_vs_floor']}×)")
     if "mining" in results:
         r = results["mining"]
         console.print(f"mining round: {r['products']:,} products, {r['queries']:,} queries: {r['seconds']} other {r['other_s']} s, "

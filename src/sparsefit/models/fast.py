@@ -143,6 +143,16 @@ def _project_max(encoder, transform, weight, bias, input_ids, attention_mask, lo
     With ``low`` (the weight in bfloat16 and its rows' norms, :func:`low_precision_weight`) only the
     positive maxima are computed, through the bfloat16 screen; the rest are 0.
     """
+    lengths = attention_mask.sum(dim=1)
+    steps = lengths[1:] - lengths[:-1]
+    if not (bool((steps >= 0).all()) or bool((steps <= 0).all())):
+        # A training batch comes in any order; sorted by length, sequences of one length are projected and
+        # pooled together (a few dozen runs instead of one per sequence). Each sequence is encoded alone, so
+        # only the order of the rows changes.
+        order = torch.argsort(lengths, stable=True)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order))
+        return _project_max(encoder, transform, weight, bias, input_ids[order], attention_mask[order], low)[inverse]
     hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     mask = attention_mask.bool()
     tokens = transform(hidden[mask])  # (real tokens, hidden): padding is never projected
