@@ -7,6 +7,7 @@ import os
 import signal
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from sparsefit.cli import main
@@ -213,7 +214,8 @@ def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model,
         try:
             job = c.post("/api/jobs", json={"catalog": str(examples / "catalog.csv"), "judgments": str(examples / "judged_queries.csv"),
                                             "name": "cancel-me", "options": {"base_model": str(tiny_model), "rounds": 3,
-                                                                             "epochs": 20, "train_batch_size": 8}})
+                                                                             "epochs": 20, "mining_epochs": 0.5,
+                                                                             "train_batch_size": 8}})
         finally:
             signal.signal(signal.SIGINT, inherited)
         assert job.status_code == 201, job.text
@@ -235,6 +237,8 @@ def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model,
             except ProcessLookupError:
                 pass
         assert state["status"] == "cancelled" and state["returncode"] == 130
+        config = yaml.safe_load((tmp_path / "ws" / "runs" / "cancel-me" / "config.yaml").read_text())
+        assert (config["epochs"], config["mining_epochs"], config["train_batch_size"]) == (20, 0.5, 8)  # the options reached the run
         assert any("--resume" in line for line in state["log"])
         detail = c.get("/api/runs/cancel-me").json()
         assert detail["status"] == "incomplete" and "baselines" in detail["done"] and "export" not in detail["done"]
