@@ -143,21 +143,28 @@ def _project_max(encoder, transform, weight, bias, input_ids, attention_mask, lo
     With ``low`` (the weight in bfloat16 and its rows' norms, :func:`low_precision_weight`) only the
     positive maxima are computed, through the bfloat16 screen; the rest are 0.
     """
-    lengths = attention_mask.sum(dim=1)
-    steps = lengths[1:] - lengths[:-1]
-    if not (bool((steps >= 0).all()) or bool((steps <= 0).all())):
-        # A training batch comes in any order; sorted by length, sequences of one length are projected and
-        # pooled together (a few dozen runs instead of one per sequence). Each sequence is encoded alone, so
-        # only the order of the rows changes.
-        order = torch.argsort(lengths, stable=True)
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(len(order))
-        return _project_max(encoder, transform, weight, bias, input_ids[order], attention_mask[order], low)[inverse]
     hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     mask = attention_mask.bool()
+    order = _length_order(mask)
+    if order is not None:  # pool sequences of one length together; the encoder above saw the batch as given
+        hidden, mask = hidden[order], mask[order]
     tokens = transform(hidden[mask])  # (real tokens, hidden): padding is never projected
     positions = mask.view(-1).nonzero().squeeze(1)  # each real token's slot in the (batch × width) grid
-    return MaxProjection.apply(tokens, weight, bias, positions, mask.shape[0], mask.shape[1], low)
+    pooled = MaxProjection.apply(tokens, weight, bias, positions, mask.shape[0], mask.shape[1], low)
+    return pooled if order is None else pooled[torch.argsort(order)]
+
+
+def _length_order(mask: torch.Tensor) -> torch.Tensor | None:
+    """The sequences' order by length, or None when they are in length order already (as when encoding).
+
+    A training batch comes in any order. Pooled in length order, sequences of one length are projected
+    and max-pooled together: a few dozen runs per batch instead of about one per sequence.
+    """
+    lengths = mask.sum(dim=1)
+    steps = lengths[1:] - lengths[:-1]
+    if bool((steps >= 0).all()) or bool((steps <= 0).all()):
+        return None
+    return torch.argsort(lengths, stable=True)
 
 
 def low_precision_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
