@@ -150,8 +150,7 @@ def _project_max(encoder, transform, weight, bias, input_ids, attention_mask, lo
         hidden, mask = hidden[order], mask[order]
     tokens = transform(hidden[mask])  # (real tokens, hidden): padding is never projected
     positions = mask.view(-1).nonzero().squeeze(1)  # each real token's slot in the (batch × width) grid
-    pooled = MaxProjection.apply(tokens, weight, bias, positions, mask.shape[0], mask.shape[1], low)
-    return pooled if order is None else pooled[torch.argsort(order)]
+    return MaxProjection.apply(tokens, weight, bias, positions, mask.shape[0], mask.shape[1], low, order)
 
 
 def _length_order(mask: torch.Tensor) -> torch.Tensor | None:
@@ -204,13 +203,15 @@ def screened_max_projection(
     width: int,
     weight_low: torch.Tensor,
     weight_norm: torch.Tensor,
+    rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """:func:`blocked_max_projection` where it is positive, 0 elsewhere, from a bfloat16 screen.
 
     The bfloat16 maxima are within ``SCREEN_SLACK * |h| * |w|`` of the float32 ones (h the sequence's
     longest token vector, w the term's weight row). Every (sequence, term) pair whose bound can reach
     above zero is recomputed in float32; the rest are provably ≤ 0 and so 0 after ReLU. ``weight_low``
-    and ``weight_norm`` are ``weight`` in bfloat16 and its rows' norms.
+    and ``weight_norm`` are ``weight`` in bfloat16 and its rows' norms. With ``rows``, sequence i's
+    maxima go to row ``rows[i]`` of the result.
     """
     approx = blocked_max_projection(tokens.to(torch.bfloat16), weight_low, None, positions, batch, width)  # ~3x the float32 rate
     token_seq = torch.div(positions, width, rounding_mode="floor")
@@ -221,7 +222,7 @@ def screened_max_projection(
     seq, term = torch.nonzero(bound > 0, as_tuple=True)  # row-major: grouped by sequence
     values, _ = _sequence_term_max(tokens, weight, token_seq, seq, term, batch)
     pooled = torch.zeros((batch, weight.shape[0]), dtype=tokens.dtype)
-    pooled[seq, term] = (values if bias is None else values + bias[term]).clamp_(min=0)
+    pooled[seq if rows is None else rows[seq], term] = (values if bias is None else values + bias[term]).clamp_(min=0)
     return pooled
 
 
@@ -253,27 +254,37 @@ class MaxProjection(torch.autograd.Function):
     the backward pass finds the winning token of just those (sequence, term) pairs and touches
     nothing else, instead of the dense tokens × vocabulary logits: the same gradients as autograd
     through the dense path, at a small fraction of the work.
+
+    ``order`` (optional) says which sequence of the batch each pooled sequence is (the tokens come in
+    length order, :func:`_length_order`); the result's rows are then in batch order. Only the few
+    (sequence, term) pairs move, never a dense batch × vocabulary tensor, forward or backward.
     """
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu")
-    def forward(ctx, tokens, weight, bias, positions, batch, width, low=None):
+    def forward(ctx, tokens, weight, bias, positions, batch, width, low=None, order=None):
         tokens_, weight_, bias_ = tokens.detach(), weight.detach(), None if bias is None else bias.detach()
         if low is not None and tokens.dtype == torch.float32:  # under bfloat16 autocast, the screen is moot
             # Only positive maxima reach log1p∘ReLU and carry a gradient: the rest may be 0.
-            pooled = screened_max_projection(tokens_, weight_, bias_, positions, batch, width, *low)
+            pooled = screened_max_projection(tokens_, weight_, bias_, positions, batch, width, *low, rows=order)
         else:
             pooled = blocked_max_projection(tokens_, weight_, bias_, positions, batch, width)
-        ctx.save_for_backward(tokens, weight, positions)
+            if order is not None:
+                pooled = pooled.index_select(0, torch.argsort(order))
+        ctx.save_for_backward(tokens, weight, positions, order)
         ctx.batch, ctx.width, ctx.has_bias = batch, width, bias is not None
         return pooled
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad_pooled):
-        tokens, weight, positions = ctx.saved_tensors
+        tokens, weight, positions, order = ctx.saved_tensors
         seq, term = grad_pooled.nonzero(as_tuple=True)  # row-major: grouped by sequence
         grad = grad_pooled[seq, term]
+        if order is not None:  # regroup the pairs by pooled (length-ordered) sequence, terms still ascending
+            seq = torch.argsort(order)[seq]
+            regroup = torch.argsort(seq, stable=True)
+            seq, term, grad = seq[regroup], term[regroup], grad[regroup]
         _, token = _sequence_term_max(tokens.detach(), weight.detach(), positions // ctx.width, seq, term, ctx.batch)
         grad_tokens = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
@@ -282,7 +293,7 @@ class MaxProjection(torch.autograd.Function):
             grad_weight = torch.zeros_like(weight).index_add_(0, term, (grad[:, None] * tokens[token]).to(weight.dtype))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = torch.zeros(weight.shape[0], dtype=weight.dtype).index_add_(0, term, grad.to(weight.dtype))
-        return grad_tokens, grad_weight, grad_bias, None, None, None, None
+        return grad_tokens, grad_weight, grad_bias, None, None, None, None, None
 
 
 def _sequence_term_max(tokens, weight, token_seq, seq, term, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
