@@ -199,7 +199,8 @@ def test_fast_training_path_gives_the_reference_values_and_gradients(screen):
 
     with torch.autocast("cpu", dtype=torch.bfloat16):  # --train-precision bfloat16
         low_reference, low_reference_grads = forward_backward()
-        with fast_training(model, screen=screen):
+        # its eager attention (for fast dropout) rounds differently from SDPA in bfloat16 (~0.03, like float32 vs bfloat16)
+        with fast_training(model, screen=screen, dropout=False):
             low, low_grads = forward_backward()
     assert torch.allclose(low.float(), low_reference.float(), atol=1e-3)  # the same path as the reference in bfloat16
     assert (low.float() - reference).abs().max() < 0.1  # bfloat16 keeps ~3 significant digits
@@ -211,3 +212,52 @@ def test_fast_training_path_gives_the_reference_values_and_gradients(screen):
 
     assert cosine(low_grads, low_reference_grads) > 0.999
     assert cosine(low_grads, reference_grads) > 0.95  # bfloat16 noise, the same for the reference path (0.977)
+
+
+def test_fast_dropout_drops_at_the_rate_scales_the_rest_and_passes_the_mask_as_gradient():
+    import torch
+
+    from sparsefit.models.fast import fast_dropout
+
+    torch.manual_seed(0)
+    x = (torch.rand(301, 207) + 0.5).requires_grad_()  # an odd size: the last 64-bit draw is cut
+    y = fast_dropout(x, 0.1)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.9) < 0.005  # 62,307 elements: binomial sd 0.0012
+    assert torch.allclose(y[kept], x[kept] / 0.9)
+    y.sum().backward()
+    assert torch.allclose(x.grad, kept.float() / 0.9)
+    assert not torch.equal(fast_dropout(x, 0.1) != 0, kept)  # a new mask each call
+    torch.manual_seed(0)
+    again = fast_dropout(torch.rand(301, 207) + 0.5, 0.1)
+    assert torch.equal(again != 0, kept)  # reproducible from the seed
+    assert abs((fast_dropout(torch.ones(200_000), 0.5) == 0).float().mean().item() - 0.5) < 0.005
+    assert fast_dropout(x, 0.0) is x and not fast_dropout(x, 1.0).any()
+
+
+def test_fast_training_dropout_is_active_without_bernoulli_and_restored_after():
+    import torch
+
+    from sparsefit.models.fast import FAST_DROPOUT_ATTENTION, fast_training
+
+    enc = load_encoder("splade-tiny")
+    model = enc.model
+    model.train()
+    config = list(model)[0].auto_model.config
+    before = config._attn_implementation
+    features = model.tokenize(TEXTS)
+    with torch.no_grad():
+        model.eval()
+        clean = model(dict(features))["sentence_embedding"]
+        model.train()
+        with fast_training(model), torch.profiler.profile() as profile:
+            assert config._attn_implementation == FAST_DROPOUT_ATTENTION
+            noisy = [model(dict(features))["sentence_embedding"] for _ in range(2)]
+    ops = {event.key for event in profile.key_averages()}
+    assert "aten::random_" in ops and "aten::bernoulli_" not in ops
+    assert not torch.allclose(noisy[0], noisy[1]) and not torch.allclose(noisy[0], clean)  # dropout is on
+    assert (noisy[0] - clean).abs().max() < 0.5 * clean.abs().max() + 1  # ... and only dropout
+    assert config._attn_implementation == before
+    assert not any("forward" in vars(module) for module in model.modules())
+    model.eval()
+    assert torch.allclose(model(dict(features))["sentence_embedding"], clean, atol=1e-6)
