@@ -70,6 +70,23 @@ def matmul_gflops(seconds: float = 3.0, bfloat16: bool = False) -> dict:
     return {"gflops": out, "peak_gflops": max(v for k, v in out.items() if not k.startswith("bfloat16")), "threads": _threads()}
 
 
+def peak_now(seconds: float = 0.3) -> float:
+    """The float32 GEMM rate (GFLOP/s, square 2048, best over ``seconds``) right now.
+
+    This machine's speed drifts by a quarter within minutes, so a time is compared with a rate measured
+    just before it (a paired measurement), not with one taken at the start of the stage.
+    """
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    best, began = 0.0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * 2048**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
 def forward_flops_per_token(config, sequence_length: int) -> float:
     """Forward FLOPs of one token through a BERT MLM SPLADE model (matmuls only; the rest is small)."""
     h, f, layers, v = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
@@ -125,38 +142,51 @@ def stage_encode(args) -> dict:
             fast_fn = encoder.encode_documents if kind == "documents" else encoder.encode_queries
             st_fn = model.encode_document if kind == "documents" else model.encode_query
             fast_fn(texts[:64], batch_size=64)  # warm up
-            fast, fast_s = _best_of(args.repeats, lambda: fast_fn(texts, batch_size=64))
-            float32_s = fast_s
+            flops, tokens = flop_floor(config, tokenizer, texts, model.max_seq_length)
+            fast, fast_runs = _paired_runs(args.repeats, lambda: fast_fn(texts, batch_size=64), flops)
+            float32_runs = fast_runs
             if screen:  # the fast path without the bfloat16 screen, for comparison
                 _set_screen(encoder, False)
-                float32_s = _best_of(args.repeats, lambda: fast_fn(texts, batch_size=64))[1]
+                float32_runs = _paired_runs(args.repeats, lambda: fast_fn(texts, batch_size=64), flops)[1]
                 _set_screen(encoder, True)
             began = time.perf_counter()
             reference = st_fn(texts, batch_size=64, convert_to_sparse_tensor=True, show_progress_bar=False)
             st_s = time.perf_counter() - began
             reference = reference.to_dense().numpy() if hasattr(reference, "to_dense") else np.asarray(reference)
             diff = float(np.abs(fast.toarray() - reference).max())
-            flops, tokens = flop_floor(config, tokenizer, texts, model.max_seq_length)
-            floor_s = flops / (peak * 1e9)
+            fast_s = min(run["seconds"] for run in fast_runs)
             results.append({
                 "model": alias, "kind": kind, "texts": len(texts), "tokens": tokens,
                 "fast_texts_per_s": round(len(texts) / fast_s, 1), "st_texts_per_s": round(len(texts) / st_s, 1),
-                "speedup_vs_st": round(st_s / fast_s, 2), "floor_s": round(floor_s, 3), "fast_s": round(fast_s, 3),
-                "vs_floor": round(fast_s / floor_s, 2), "max_abs_diff": diff, "bfloat16_screen": screen,
-                "float32_fast_s": round(float32_s, 3), "float32_vs_floor": round(float32_s / floor_s, 2),
+                "speedup_vs_st": round(st_s / fast_s, 2), "floor_s": round(flops / (peak * 1e9), 3), "fast_s": round(fast_s, 3),
+                "vs_floor": _median_ratio(fast_runs), "runs": fast_runs, "max_abs_diff": diff, "bfloat16_screen": screen,
+                "float32_fast_s": round(min(run["seconds"] for run in float32_runs), 3),
+                "float32_vs_floor": _median_ratio(float32_runs), "float32_runs": float32_runs,
                 "mean_nnz": round(fast.nnz / len(texts), 1),
             })
     return {"peak_gflops": peak, "repeats": args.repeats, "rows": results}
 
 
-def _best_of(repeats: int, run):
-    """(result, seconds) of the fastest of ``repeats`` runs: best of N, like the matmul peak it is compared with."""
-    best, result = float("inf"), None
+def _paired_runs(repeats: int, run, flops: float) -> tuple[object, list[dict]]:
+    """Time ``run`` ``repeats`` times, each right after measuring the float32 GEMM rate (:func:`peak_now`).
+
+    Returns the last result and, per run, its seconds, the rate just before it and its ratio to the
+    floor at that rate (``flops`` at the peak rate).
+    """
+    runs, result = [], None
     for _ in range(repeats):
+        peak = peak_now()
         began = time.perf_counter()
         result = run()
-        best = min(best, time.perf_counter() - began)
-    return result, best
+        seconds = time.perf_counter() - began
+        runs.append({"seconds": round(seconds, 3), "peak_gflops": round(peak, 1), "vs_floor": round(seconds * peak * 1e9 / flops, 3)})
+    return result, runs
+
+
+def _median_ratio(runs: list[dict]) -> float:
+    import numpy as np
+
+    return round(float(np.median([run["vs_floor"] for run in runs])), 2)
 
 
 def _set_screen(encoder, on: bool) -> None:
@@ -186,21 +216,42 @@ def stage_train(args) -> dict:
         rows.append(row)
     encoder = load_encoder("splade-tiny")
     config, tokenizer = _mlm_config(encoder), encoder.tokenizer
-    finished = []  # when each optimiser step ended
+    steps = []  # per optimiser step: when it ended, and the GEMM rate measured right after it (for the next step)
+
+    def after_step(step, total, loss) -> None:
+        ended = time.perf_counter()
+        rate = peak_now(0.2)
+        steps.append({"ended": ended, "peak_gflops": rate, "resumed": time.perf_counter()})
+
     with tempfile.TemporaryDirectory() as work:
         stats = train_round(encoder, rows, TrainingOptions(batch_size=args.train_batch, max_seq_length=64), Path(work),
-                            on_step=lambda step, steps, loss: finished.append(time.perf_counter()))
+                            on_step=after_step)
+    reference_steps = []  # the same rows through sentence-transformers' own forward pass, fewer steps
+    with tempfile.TemporaryDirectory() as work:
+        train_round(load_encoder("splade-tiny"), rows[: args.reference_steps * args.train_batch],
+                    TrainingOptions(batch_size=args.train_batch, max_seq_length=64, fast_path=False), Path(work),
+                    on_step=lambda step, total, loss: reference_steps.append(time.perf_counter()))
+    reference_s = float(np.median(np.diff(reference_steps))) if len(reference_steps) > 2 else None
     texts = [t for row in rows for t in row.values()]
     flops, tokens = flop_floor(config, tokenizer, texts, 64, passes=3.0)
-    floor_s = flops / (peak * 1e9)
-    # The trainer's time includes set-up and a first step that builds its kernels: a step is the median of the rest.
-    step_s = float(np.median(np.diff(finished))) if len(finished) > 2 else stats.seconds / max(1, stats.steps)
-    step_floor_s = floor_s / max(1, stats.steps)
+    step_flops = flops / max(1, stats.steps)
+    # The trainer's time includes set-up and a first step that builds its kernels: a step is the median of the
+    # rest, each timed from the end of the rate measurement after the step before, and compared with that rate.
+    paired = [(now["ended"] - before["resumed"], before["peak_gflops"]) for before, now in zip(steps, steps[1:])]
+    step_s = float(np.median([seconds for seconds, _ in paired])) if paired else stats.seconds / max(1, stats.steps)
+    ratios = [seconds * rate * 1e9 / step_flops for seconds, rate in paired]
+    measuring = sum(step["resumed"] - step["ended"] for step in steps)  # rate measurements inside the trainer's time
+    seconds = stats.seconds - measuring
     return {
         "peak_gflops": peak, "rows": len(rows), "negatives": args.negatives, "batch": args.train_batch,
-        "steps": stats.steps, "seconds": round(stats.seconds, 2), "examples_per_s": round(len(rows) / stats.seconds, 1),
-        "seconds_per_step": round(step_s, 3), "floor_s_per_step": round(step_floor_s, 3),
-        "vs_floor": round(step_s / step_floor_s, 2), "total_vs_floor": round(stats.seconds / floor_s, 2), "tokens": tokens,
+        "steps": stats.steps, "seconds": round(seconds, 2), "examples_per_s": round(len(rows) / seconds, 1),
+        "seconds_per_step": round(step_s, 3), "floor_s_per_step": round(step_flops / (peak * 1e9), 3),
+        "vs_floor": round(float(np.median(ratios)), 2) if ratios else None,
+        "vs_floor_range": [round(min(ratios), 2), round(max(ratios), 2)] if ratios else None,
+        "step_peaks_gflops": [round(step["peak_gflops"], 1) for step in steps],
+        "total_vs_floor": round(seconds * peak * 1e9 / flops, 2), "tokens": tokens,
+        "reference_s_per_step": round(reference_s, 3) if reference_s else None,
+        "speedup_vs_st": round(reference_s / step_s, 2) if reference_s else None,
     }
 
 
@@ -319,7 +370,8 @@ def _table(results: dict) -> None:
         screened = any(r.get("bfloat16_screen") for r in rows)
         t = Table("model", "kind", "texts", "fast texts/s", "ST texts/s", "speed-up", "float32 floor s", "fast s", "vs floor",
                   "float32 only s", "vs floor", "max |Δ|",
-                  title=f"encode (fast path, best of {results['encode'].get('repeats', 1)} runs, vs sentence-transformers, batch 64"
+                  title=f"encode (fast path: best of {results['encode'].get('repeats', 1)} runs; vs floor: median of the runs, each "
+                        "against the GEMM rate measured just before it; vs sentence-transformers, batch 64"
                         + ("; fast = with the exact bfloat16 screen" if screened else "") + ")")
         for r in rows:
             t.add_row(r["model"], r["kind"], str(r["texts"]), str(r["fast_texts_per_s"]), str(r["st_texts_per_s"]),
@@ -329,8 +381,10 @@ def _table(results: dict) -> None:
     if "train" in results:
         r = results["train"]
         console.print(f"train: {r['rows']} rows × (1 + 1 + {r['negatives']} texts), batch {r['batch']}: {r['examples_per_s']} rows/s, "
-                      f"{r['seconds_per_step']} s/step (median after the first), floor {r['floor_s_per_step']} s/step = {r['vs_floor']}× "
-                      f"({r['seconds']} s in all with set-up: {r['total_vs_floor']}×)")
+                      f"{r['seconds_per_step']} s/step (median after the first), {r['vs_floor']}× its floor (median over steps, each "
+                      f"against the GEMM rate measured just before it; range {r.get('vs_floor_range')}); "
+                      f"{r['seconds']} s in all with set-up: {r['total_vs_floor']}× the floor at the stage's start rate {r['peak_gflops']}; "
+                      f"sentence-transformers' own forward pass {r.get('reference_s_per_step')} s/step ({r.get('speedup_vs_st')}× slower)")
     if "mining" in results:
         r = results["mining"]
         console.print(f"mining round: {r['products']:,} products, {r['queries']:,} queries: {r['seconds']} other {r['other_s']} s, "
@@ -350,8 +404,9 @@ def main() -> None:
     parser.add_argument("--stages", default=",".join(STAGES))
     parser.add_argument("--models", default="splade-tiny,minilm-l6")
     parser.add_argument("--texts", type=int, default=2000, help="titles and queries per encode measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="fast encode runs per measurement; the best counts")
+    parser.add_argument("--repeats", type=int, default=5, help="fast encode runs per measurement (each paired with a GEMM rate)")
     parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument("--reference-steps", type=int, default=6, help="training steps through sentence-transformers' own forward pass")
     parser.add_argument("--train-batch", type=int, default=64)
     parser.add_argument("--negatives", type=int, default=2)
     parser.add_argument("--queries", type=int, default=1000, help="queries for the search latency")

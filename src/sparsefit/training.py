@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -42,6 +44,7 @@ class TrainingOptions:
     max_seq_length: int = 64
     precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast, the weights stay float32
     seed: int = 13
+    fast_path: bool = True  # False: sentence-transformers' own forward pass (the reference, to compare speed)
 
 
 @dataclass
@@ -120,7 +123,7 @@ def train_round(
         trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[recorder])
         trainer.remove_callback(PrinterCallback)  # we report progress and losses ourselves
         started = time.perf_counter()
-        with fast_training(model):
+        with fast_training(model) if options.fast_path else contextlib.nullcontext():
             trainer.train()
     model.eval()
     return RoundStats(

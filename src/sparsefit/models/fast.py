@@ -37,6 +37,10 @@ VOCAB_BLOCK = 1024  # vocabulary columns projected at once: the logits block sta
 # A bfloat16 dot product with float32 accumulation and a bfloat16 result is within 3 roundings of
 # 2**-8 (plus K * 2**-24 for the sum) of sum |h_i w_i| <= |h| |w| of the exact one; 2**-6 bounds that.
 SCREEN_SLACK = 2.0**-6
+# bfloat16 matrix multiplies go through oneDNN, which builds a kernel for each new shape (2-8 ms here,
+# more than the multiply): the screen pads its token rows to a multiple of this, so a few dozen shapes
+# recur instead of a new one for nearly every batch.
+SCREEN_ROWS = 64
 
 
 @functools.cache
@@ -213,7 +217,11 @@ def screened_max_projection(
     and ``weight_norm`` are ``weight`` in bfloat16 and its rows' norms. With ``rows``, sequence i's
     maxima go to row ``rows[i]`` of the result.
     """
-    approx = blocked_max_projection(tokens.to(torch.bfloat16), weight_low, None, positions, batch, width)  # ~3x the float32 rate
+    low_tokens = tokens.to(torch.bfloat16)
+    extra = -len(tokens) % SCREEN_ROWS  # zero rows after the last token: fewer distinct matrix shapes (see SCREEN_ROWS)
+    if extra:
+        low_tokens = torch.cat([low_tokens, low_tokens.new_zeros((extra, low_tokens.shape[1]))])
+    approx = blocked_max_projection(low_tokens, weight_low, None, positions, batch, width)  # ~3x the float32 rate
     token_seq = torch.div(positions, width, rounding_mode="floor")
     longest = torch.zeros(batch).scatter_reduce_(0, token_seq, tokens.norm(dim=1), "amax")
     bound = approx.float().addcmul_(longest[:, None], weight_norm[None, :], value=SCREEN_SLACK)
