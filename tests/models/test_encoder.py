@@ -261,3 +261,22 @@ def test_fast_training_dropout_is_active_without_bernoulli_and_restored_after():
     assert not any("forward" in vars(module) for module in model.modules())
     model.eval()
     assert torch.allclose(model(dict(features))["sentence_embedding"], clean, atol=1e-6)
+
+
+def test_bfloat16_max_is_exactly_amax():
+    import torch
+
+    from sparsefit.models.fast import bfloat16_max
+
+    torch.manual_seed(0)
+    values = torch.randn(40, 7, 300).bfloat16()
+    values[:10] -= 6  # whole sequences negative
+    values[10:12] = values[10:12].abs()
+    values[12, :, :50] = 0.0
+    values[13, :, :50] = -0.0
+    values[14, 3] = float("-inf")
+    out = torch.full((40, 600), 9.0, dtype=torch.bfloat16)[:, 100:400]  # a strided view, like a block of the pooled rows
+    bfloat16_max(values, out=out)
+    expected = values.amax(dim=1)
+    assert torch.equal(out, expected) and bool((expected[:10] < 0).all())
+    assert torch.equal(torch.signbit(out[:, :50]), torch.signbit(expected[:, :50]))
