@@ -128,7 +128,7 @@ class FastSplade:
             seq, term = torch.nonzero(pooled > 0, as_tuple=True)
             return seq, term, pooled[seq, term]
         tokens, positions, order = _real_tokens(self.encoder, self.transform, input_ids, attention)
-        seq, term, values = screened_pairs(tokens, self.weight, self.bias, positions, len(batch), width, *self._low_weight())
+        seq, term, values = screened_pairs(tokens, self.weight, self.bias, positions, len(batch), width, self._low_weight())
         return (seq if order is None else order[seq]), term, values
 
     def _low_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -258,24 +258,20 @@ def screened_max_projection(
     and ``weight_norm`` are ``weight`` in bfloat16 and its rows' norms. With ``rows``, sequence i's
     maxima go to row ``rows[i]`` of the result.
     """
-    seq, term, values = screened_pairs(tokens, weight, bias, positions, batch, width, weight_low, weight_norm)
+    seq, term, values = screened_pairs(tokens, weight, bias, positions, batch, width, (weight_low, weight_norm))
     pooled = torch.zeros((batch, weight.shape[0]), dtype=tokens.dtype)
     pooled[seq if rows is None else rows[seq], term] = values.clamp_(min=0)
     return pooled
 
 
-def screened_pairs(
-    tokens: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    positions: torch.Tensor,
-    batch: int,
-    width: int,
-    weight_low: torch.Tensor,
-    weight_norm: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def screened_pairs(tokens, weight, bias, positions, batch: int, width: int, low: tuple[torch.Tensor, torch.Tensor]):
     """The (sequence, term) pairs that the bfloat16 screen cannot rule out, grouped by sequence, and their
-    exact float32 maxima (bias included; ≤ 0 for some): every positive maximum is among them."""
+    exact float32 maxima (bias included; ≤ 0 for some): every positive maximum is among them.
+
+    The arguments are :func:`screened_max_projection`'s, with ``low = (weight_low, weight_norm)``
+    (:func:`low_precision_weight`).
+    """
+    weight_low, weight_norm = low
     low_tokens = tokens.to(torch.bfloat16)
     extra = -len(tokens) % SCREEN_ROWS  # zero rows after the last token: fewer distinct matrix shapes (see SCREEN_ROWS)
     if extra:
