@@ -226,6 +226,7 @@ def stage_train(args) -> dict:
     with tempfile.TemporaryDirectory() as work:
         stats = train_round(encoder, rows, TrainingOptions(batch_size=args.train_batch, max_seq_length=64), Path(work),
                             on_step=after_step)
+    fast_peak_mb = _peak_mb()  # before the reference run below, which holds the dense logits (several GB)
     reference_steps = []  # the same rows through sentence-transformers' own forward pass, fewer steps
     with tempfile.TemporaryDirectory() as work:
         train_round(load_encoder("splade-tiny"), rows[: args.reference_steps * args.train_batch],
@@ -250,7 +251,7 @@ def stage_train(args) -> dict:
         "vs_floor_range": [round(min(ratios), 2), round(max(ratios), 2)] if ratios else None,
         "step_peaks_gflops": [round(step["peak_gflops"], 1) for step in steps],
         "total_vs_floor": round(seconds * peak * 1e9 / flops, 2), "tokens": tokens,
-        "reference_s_per_step": round(reference_s, 3) if reference_s else None,
+        "fast_path_peak_rss_mb": round(fast_peak_mb), "reference_s_per_step": round(reference_s, 3) if reference_s else None,
         "speedup_vs_st": round(reference_s / step_s, 2) if reference_s else None,
     }
 
@@ -384,7 +385,8 @@ def _table(results: dict) -> None:
                       f"{r['seconds_per_step']} s/step (median after the first), {r['vs_floor']}× its floor (median over steps, each "
                       f"against the GEMM rate measured just before it; range {r.get('vs_floor_range')}); "
                       f"{r['seconds']} s in all with set-up: {r['total_vs_floor']}× the floor at the stage's start rate {r['peak_gflops']}; "
-                      f"sentence-transformers' own forward pass {r.get('reference_s_per_step')} s/step ({r.get('speedup_vs_st')}× slower)")
+                      f"sentence-transformers' own forward pass {r.get('reference_s_per_step')} s/step ({r.get('speedup_vs_st')}× slower); "
+                      f"peak memory {r.get('fast_path_peak_rss_mb')} MB before that reference run")
     if "mining" in results:
         r = results["mining"]
         console.print(f"mining round: {r['products']:,} products, {r['queries']:,} queries: {r['seconds']} other {r['other_s']} s, "

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-
 import math
 import os
 from collections.abc import Callable, Sequence
