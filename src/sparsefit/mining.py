@@ -70,7 +70,7 @@ def mine_negatives(
     catalog: Catalog,
     options: MiningOptions,
     *,
-    batch_size: int = 64,
+    batch_size: int = 128,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, list[list[str]]], MiningStats]:
     """Negatives for every (query, positive) row: ``{query_key: [[neg ids] per positive]}``.

@@ -88,13 +88,13 @@ class Encoder:
         return self._vocab
 
     def encode_queries(
-        self, texts: Sequence[str], *, batch_size: int = 64, progress: Callable[[int], None] | None = None
+        self, texts: Sequence[str], *, batch_size: int = 128, progress: Callable[[int], None] | None = None
     ) -> sp.csr_matrix:
         """Encode search queries through the query path; one CSR row per text."""
         return self._encode(texts, "query", batch_size, progress)
 
     def encode_documents(
-        self, texts: Sequence[str], *, batch_size: int = 64, progress: Callable[[int], None] | None = None
+        self, texts: Sequence[str], *, batch_size: int = 128, progress: Callable[[int], None] | None = None
     ) -> sp.csr_matrix:
         """Encode products through the document path; one CSR row per text."""
         return self._encode(texts, "document", batch_size, progress)

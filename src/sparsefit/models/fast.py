@@ -89,7 +89,7 @@ class FastSplade:
         )
 
     @torch.inference_mode()
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> sp.csr_matrix:
+    def encode(self, texts: Sequence[str], batch_size: int = 128) -> sp.csr_matrix:
         """CSR vectors for ``texts`` in input order."""
         texts = list(texts)
         vocab = self.weight.shape[0]
