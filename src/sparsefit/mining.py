@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from sparsefit.config import ENCODE_BATCH_SIZE
 from sparsefit.data import Catalog
 from sparsefit.errors import SparsefitError
 from sparsefit.index import Filter, SparseIndex
@@ -70,7 +71,7 @@ def mine_negatives(
     catalog: Catalog,
     options: MiningOptions,
     *,
-    batch_size: int = 128,
+    batch_size: int = ENCODE_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, list[list[str]]], MiningStats]:
     """Negatives for every (query, positive) row: ``{query_key: [[neg ids] per positive]}``.

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from sparsefit.config import ENCODE_BATCH_SIZE
 from sparsefit.data import Catalog, Judgments, Split
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.bm25 import BM25Baseline
@@ -46,7 +47,7 @@ def evaluate(
     qdrant_api_key: str | None = None,
     collection: str = "catalog",
     retrieve_k: int = 100,
-    batch_size: int = 128,
+    batch_size: int = ENCODE_BATCH_SIZE,
     max_seq_length: int = 128,
     architecture: str = "splade",
     show_progress: bool = True,
@@ -117,7 +118,7 @@ def evaluate_encoder(
     *,
     name: str | None = None,
     retrieve_k: int = 100,
-    batch_size: int = 128,
+    batch_size: int = ENCODE_BATCH_SIZE,
     seconds: dict[str, float] | None = None,
 ) -> SystemResult:
     """Search ``index`` (the catalog encoded by ``encoder``) with the queries of ``test`` and score."""
@@ -149,7 +150,7 @@ def catalog_index(
     url: str | None = None,
     api_key: str | None = None,
     collection: str = "catalog",
-    batch_size: int = 128,
+    batch_size: int = ENCODE_BATCH_SIZE,
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
     vectors_file: Path | None = None,
@@ -205,7 +206,7 @@ def build_index(
     url: str | None = None,
     api_key: str | None = None,
     collection: str = "catalog",
-    batch_size: int = 128,
+    batch_size: int = ENCODE_BATCH_SIZE,
     chunk: int = 4096,
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,

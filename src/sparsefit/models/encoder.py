@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsefit.config import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.models.aliases import ALIASES
 from sparsefit.models.fast import FastSplade
@@ -88,13 +89,13 @@ class Encoder:
         return self._vocab
 
     def encode_queries(
-        self, texts: Sequence[str], *, batch_size: int = 128, progress: Callable[[int], None] | None = None
+        self, texts: Sequence[str], *, batch_size: int = ENCODE_BATCH_SIZE, progress: Callable[[int], None] | None = None
     ) -> sp.csr_matrix:
         """Encode search queries through the query path; one CSR row per text."""
         return self._encode(texts, "query", batch_size, progress)
 
     def encode_documents(
-        self, texts: Sequence[str], *, batch_size: int = 128, progress: Callable[[int], None] | None = None
+        self, texts: Sequence[str], *, batch_size: int = ENCODE_BATCH_SIZE, progress: Callable[[int], None] | None = None
     ) -> sp.csr_matrix:
         """Encode products through the document path; one CSR row per text."""
         return self._encode(texts, "document", batch_size, progress)

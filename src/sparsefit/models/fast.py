@@ -33,6 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsefit.config import ENCODE_BATCH_SIZE
+
 VOCAB_BLOCK = 1024  # vocabulary columns projected at once: the logits block stays in cache (~2x GEMM rate)
 # A bfloat16 dot product with float32 accumulation and a bfloat16 result is within 3 roundings of
 # 2**-8 (plus K * 2**-24 for the sum) of sum |h_i w_i| <= |h| |w| of the exact one; 2**-6 bounds that.
@@ -89,7 +91,7 @@ class FastSplade:
         )
 
     @torch.inference_mode()
-    def encode(self, texts: Sequence[str], batch_size: int = 128) -> sp.csr_matrix:
+    def encode(self, texts: Sequence[str], batch_size: int = ENCODE_BATCH_SIZE) -> sp.csr_matrix:
         """CSR vectors for ``texts`` in input order."""
         texts = list(texts)
         vocab = self.weight.shape[0]
