@@ -101,6 +101,11 @@ def with_data_options(command):
     return wrapper
 
 
+SearchPostingCapOpt = Annotated[Optional[int], typer.Option(
+    help="two-stage search for large catalogs: a candidate index keeps each term's N heaviest products and the candidates "
+         "are rescored exactly (e.g. 20000; default: exact search)")]
+
+
 @app.command()
 @with_data_options
 def evaluate(
@@ -115,6 +120,7 @@ def evaluate(
     seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output folder (default runs/evaluate-<time>)")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (API key from SPARSEFIT_QDRANT_API_KEY); default: Qdrant Edge in-process")] = None,
+    search_posting_cap: SearchPostingCapOpt = None,
     batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
     config: Optional[Path] = None,
     data: Optional[dict] = None,
@@ -129,7 +135,7 @@ def evaluate(
         config,
         models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
         split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
-        batch_size=batch_size, **data,
+        batch_size=batch_size, search_posting_cap=search_posting_cap, **data,
     )
     started = time.perf_counter()
     report, folder, inputs = run_evaluation(catalog, judgments, settings)
@@ -164,6 +170,7 @@ def train(
     llm_model: Annotated[Optional[str], typer.Option(help="without --judgments: the chat model that writes queries (default: offline generator)")] = None,
     seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
+    search_posting_cap: SearchPostingCapOpt = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
     config: Optional[Path] = None,
     data: Optional[dict] = None,
@@ -186,7 +193,7 @@ def train(
             mined_positive_min_gain=mined_positive_min_gain, export_model=export_model, train_precision=train_precision,
             test_judgments=test_judgments,
             queries_per_product=queries_per_product, query_products=query_products, llm_url=llm_url, llm_model=llm_model,
-            seed=seed, output=output, qdrant_url=qdrant_url,
+            seed=seed, output=output, qdrant_url=qdrant_url, search_posting_cap=search_posting_cap,
             **data,
         )
         if judgments is None:
@@ -245,6 +252,7 @@ def search(
     query: Annotated[str, typer.Argument(help="the search query")],
     limit: Annotated[int, typer.Option(help="results to show")] = 10,
     filter: Annotated[Optional[str], typer.Option("--filter", help='payload filter as JSON, e.g. \'{"brand": "Acme", "price": {"lt": 50}}\'')] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON (the /search response) instead of a table")] = False,
 ) -> None:
     """Search a trained run's catalog index and print the top products with scores and payload.
 
@@ -264,6 +272,9 @@ def search(
         result = service.search(query, limit=limit, filter=parsed)
     finally:
         service.close()
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
     table = Table(title=f"{query!r}: top {len(result['hits'])}")
     for column in ("#", "product id", "score", "confidence", "payload"):
         table.add_column(column)

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (set SPARSEFIT_QDRANT_API_KEY)")
     collection: str = Field("catalog", description="collection name on a Qdrant server")
     retrieve_k: int = Field(100, ge=10, description="results retrieved per query for evaluation")
+    search_posting_cap: int | None = Field(
+        None, ge=1, description="two-stage search for large catalogs: a candidate index keeps each term's N heaviest products and the candidates are rescored exactly (e.g. 20000; default: exact search)"
+    )
+    search_query_terms: int = Field(8, ge=1, description="two-stage search: the query's heaviest terms that find candidates")
+    search_candidates: int = Field(50, ge=1, description="two-stage search: candidates rescored exactly per query")
 
     # -- serving and studio -----------------------------------------------------------------
     host: str = Field("127.0.0.1", description="address the service binds; any other than loopback needs a token")

@@ -92,7 +92,8 @@ def mine_negatives(
     stats = MiningStats(queries=len(keys), negatives_per_row=options.negatives)
     query_vectors = encoder.encode_queries([queries[k] for k in keys], batch_size=batch_size)
     filters = [Filter(exclude_ids=tuple(sorted(set(excluded.get(k, ())) | set(positives[k])))) for k in keys]
-    hits = index.search_batch(query_vectors, limit=options.top_k, filters=filters, progress=progress)
+    # exact even on a two-stage index: the hardest negatives are what the candidate stage may miss
+    hits = index.search_batch(query_vectors, limit=options.top_k, filters=filters, progress=progress, exact=True)
     rng = np.random.default_rng(options.seed)
     result: dict[str, list[list[str]]] = {}
     mined_total = 0

@@ -21,6 +21,7 @@ from sparsefit.data import Catalog, Judgments, LabelScheme, Split, load_catalog,
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate, evaluate_bm25, evaluate_encoder, make_report
 from sparsefit.evaluation.report import Report, SystemResult
+from sparsefit.index import TwoStage
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.progress import progress_bar
 from sparsefit.run import make_folder, new_run_folder, read_json, write_atomic, write_json
@@ -116,6 +117,7 @@ def run_evaluation(
         qdrant_api_key=settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None,
         collection=settings.collection, retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
         max_seq_length=settings.max_seq_length, architecture=settings.architecture, show_progress=show_progress,
+        two_stage=two_stage_of(settings),
     )
     report.save(folder)
     write_json(folder / "inputs.json", describe_inputs(inputs))
@@ -508,6 +510,7 @@ class Trainer:
             encoder, self.inputs.catalog, path=None if self.settings.qdrant_url else self.folder / "index",
             url=self.settings.qdrant_url, api_key=_secret(self.settings), collection=self.settings.collection,
             batch_size=self.settings.batch_size, show_progress=self.show_progress, vectors_file=vectors_file,
+            two_stage=two_stage_of(self.settings),
         )
 
     def _time(self, stage: str, started: float) -> None:
@@ -635,6 +638,18 @@ def model_card(report: Report, settings: Settings, timings: dict[str, float], in
                      f"{m['recall@100']:.4f} | {m['p@10']:.4f} | {ratio:.3f}× |")
     lines += ["", "Wall time per stage (seconds): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), ""]
     return "\n".join(lines)
+
+
+def two_stage_of(settings: Settings) -> TwoStage | None:
+    """The two-stage search the settings ask for (None: exact search).
+
+    Example:
+        >>> two_stage_of(Settings(search_posting_cap=20000)).query_terms
+        8
+    """
+    if settings.search_posting_cap is None:
+        return None
+    return TwoStage(settings.search_posting_cap, settings.search_query_terms, settings.search_candidates)
 
 
 def _secret(settings: Settings) -> str | None:

@@ -110,3 +110,32 @@ def test_a_complete_index_is_reopened_and_an_incomplete_or_damaged_one_rebuilt(d
         index.set_metadata({**meta, "complete": False})  # as if killed while indexing
     rebuilt, _ = open_again()
     assert rebuilt > 0
+
+
+def test_the_search_mode_is_part_of_the_index(demo, splade_tiny, tmp_path):
+    from sparsefit.evaluation.evaluate import catalog_index
+    from sparsefit.index import TwoStage
+
+    catalog, _, _ = demo
+    tight = TwoStage(posting_cap=3, query_terms=2, candidates=5)
+
+    def index_with(two_stage):
+        seconds = {}
+        index, _ = catalog_index(splade_tiny, catalog, path=tmp_path / "index", show_progress=False, seconds=seconds,
+                                 two_stage=two_stage)
+        return index, seconds["encode"]
+
+    index, built = index_with(tight)
+    with index:
+        assert built > 0 and index.two_stage == tight and index.two_stage.thresholds
+        query = splade_tiny.encode_queries(["cordless drill"])
+        approx = [h.product_id for h in index.search(query, limit=10)]
+        exact = [h.product_id for h in index.search(query, limit=10, exact=True)]
+        assert approx != exact  # 3 postings per common term: the candidate stage decides
+    index, reopened = index_with(tight)
+    with index:
+        assert reopened == 0.0  # same model, catalog and search mode: reopened
+    index, rebuilt = index_with(None)
+    with index:
+        assert rebuilt > 0 and index.two_stage is None
+        assert [h.product_id for h in index.search(query, limit=10)] == exact

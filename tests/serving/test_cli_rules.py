@@ -62,16 +62,21 @@ def test_search_is_the_served_search_with_exclusion_rules(tiny_run, tmp_path, ca
     shutil.copytree(tiny_run, run)
     catalog = pd.read_csv(EXAMPLES / "catalog.csv", dtype=str).set_index("sku")
 
-    def shown(out: str) -> list[str]:
-        return [sku for line in out.splitlines() for sku in catalog.index if f"│ {sku} " in line]
+    def search() -> tuple[list[str], list[dict]]:
+        code, out = _run(["search", str(run), "cordless drill", "--limit", "1000", "--json"], capsys)
+        assert code == 0, out
+        result = json.loads(out)
+        return [hit["product_id"] for hit in result["hits"]], result["rules_fired"]
 
-    code, out = _run(["search", str(run), "cordless drill", "--limit", "1000"], capsys)  # every product that matches
-    before = shown(out)
-    assert code == 0 and len(before) > 3 and "exclusion rule" not in out
+    code, table = _run(["search", str(run), "cordless drill", "--limit", "3"], capsys)  # the table, for people
+    assert code == 0 and "top 3" in table and "exclusion rule" not in table
+    before, fired = search()  # every product that matches
+    assert len(before) > 3 and fired == [] and set(before) <= set(catalog.index)
     code, added = _run(["rules", "add", str(run), "cordless drill", catalog.loc[before[0], "title"], "--when-threshold", "0.01",
                         "--exclude-limit", "1"], capsys)
     assert code == 0 and "Added rule" in added, added
-    code, out = _run(["search", str(run), "cordless drill", "--limit", "1000"], capsys)
-    after = shown(out)
-    assert code == 0 and "exclusion rule" in out and "1 products left out" in out
+    after, fired = search()
+    assert [f["excluded_products"] for f in fired] == [1]
+    code, table = _run(["search", str(run), "cordless drill", "--limit", "3"], capsys)
+    assert code == 0 and "exclusion rule" in table and "1 products left out" in table
     assert set(after) < set(before) and len(after) == len(before) - 1  # the one product near the rule's anchor is left out

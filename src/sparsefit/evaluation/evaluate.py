@@ -28,7 +28,7 @@ from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.bm25 import BM25Baseline
 from sparsefit.evaluation.metrics import mean_metrics, per_query_metrics
 from sparsefit.evaluation.report import Report, SystemResult
-from sparsefit.index import SparseIndex, open_index
+from sparsefit.index import SparseIndex, TwoStage, open_index
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.progress import progress_bar
 
@@ -51,10 +51,12 @@ def evaluate(
     max_seq_length: int = 128,
     architecture: str = "splade",
     show_progress: bool = True,
+    two_stage: TwoStage | None = None,
 ) -> Report:
     """Evaluate BM25 and each model on ``split.test`` queries; returns a :class:`Report`.
 
     Without ``index_root`` or ``qdrant_url`` the Edge indexes live in a temporary folder.
+    With ``two_stage`` the models are searched the way such an index serves (see :class:`TwoStage`).
     """
     test = judgments.subset(set(split.test))
     if not test.keys():
@@ -78,7 +80,7 @@ def evaluate(
             index, _ = catalog_index(
                 encoder, catalog, path=None if qdrant_url else Path(index_root) / name, url=qdrant_url,
                 api_key=qdrant_api_key, collection=f"{collection}-{name}", batch_size=batch_size,
-                show_progress=show_progress, seconds=seconds,
+                show_progress=show_progress, seconds=seconds, two_stage=two_stage,
             )
             with index:
                 systems.append(evaluate_encoder(encoder, index, test, retrieve_k=retrieve_k, batch_size=batch_size,
@@ -154,14 +156,16 @@ def catalog_index(
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
     vectors_file: Path | None = None,
+    two_stage: TwoStage | None = None,
 ) -> tuple[SparseIndex, sp.csr_matrix | None]:
-    """The catalog's index for ``encoder``: reopened when complete for this very model and catalog, else rebuilt.
+    """The catalog's index for ``encoder``: reopened when complete for this very model, catalog and search mode, else rebuilt.
 
     With ``vectors_file`` the catalog's vectors are kept there (and returned) too; without it the
     vectors of a reopened index are not needed and None is returned for them.
     """
     seconds = seconds if seconds is not None else {}
-    wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint(), "complete": True}
+    wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint(), "complete": True,
+              "two_stage": two_stage.settings if two_stage else None}
     index = open_index(path=path, url=url, api_key=api_key, collection=collection)
     meta = index.get_metadata()
     vectors_ok = vectors_file is None or vectors_file.is_file()
@@ -175,7 +179,8 @@ def catalog_index(
             return index, vectors
     index.close()
     index, vectors = build_index(encoder, catalog, path=path, url=url, api_key=api_key, collection=collection,
-                                 batch_size=batch_size, show_progress=show_progress, seconds=seconds)
+                                 batch_size=batch_size, show_progress=show_progress, seconds=seconds,
+                                 two_stage=two_stage)
     if vectors_file is not None:
         vectors_file.parent.mkdir(parents=True, exist_ok=True)
         temporary = vectors_file.with_suffix(".tmp.npz")
@@ -210,27 +215,28 @@ def build_index(
     chunk: int = 4096,
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
+    two_stage: TwoStage | None = None,
 ) -> tuple[SparseIndex, sp.csr_matrix]:
     """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists).
 
-    Returns the open index and the catalog's vectors (row i is ``catalog.ids[i]``).
+    The catalog is encoded first and upserted in one call (a two-stage index takes its
+    thresholds from the whole catalog). Returns the open index and the catalog's vectors
+    (row i is ``catalog.ids[i]``).
     """
     seconds = seconds if seconds is not None else {}
-    index = open_index(path=path, url=url, api_key=api_key, collection=collection, recreate=True)
-    encode_time = upsert_time = 0.0
+    index = open_index(path=path, url=url, api_key=api_key, collection=collection, recreate=True, two_stage=two_stage)
     parts: list[sp.csr_matrix] = []
-    with progress_bar(f"indexing {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:
+    began = time.perf_counter()
+    with progress_bar(f"encoding {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:
         for start in range(0, len(catalog), chunk):
             stop = min(start + chunk, len(catalog))
-            began = time.perf_counter()
-            vectors = encoder.encode_documents(catalog.texts[start:stop], batch_size=batch_size)
-            parts.append(vectors)
-            encoded = time.perf_counter()
-            payloads = [catalog.payload_of(i) for i in range(start, stop)]
-            index.upsert(catalog.ids[start:stop], vectors, payloads)
-            upsert_time += time.perf_counter() - encoded
-            encode_time += encoded - began
+            parts.append(encoder.encode_documents(catalog.texts[start:stop], batch_size=batch_size))
             advance(stop - start)
-    seconds["encode"] = encode_time
-    seconds["index"] = upsert_time
-    return index, sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, encoder.vocab_size), dtype=np.float32)
+    vectors = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, encoder.vocab_size), dtype=np.float32)
+    encoded = time.perf_counter()
+    with progress_bar(f"indexing {len(catalog):,} products", len(catalog), enabled=show_progress) as advance:
+        payloads = [catalog.payload_of(i) for i in range(len(catalog))]
+        index.upsert(catalog.ids, vectors, payloads, progress=advance)
+    seconds["encode"] = encoded - began
+    seconds["index"] = time.perf_counter() - encoded
+    return index, vectors

@@ -23,6 +23,7 @@ from sparsefit.index.base import (
     Modifier,
     Range,
     SparseIndex,
+    TwoStage,
     parse_filter,
     point_id,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Match",
     "Range",
     "SparseIndex",
+    "TwoStage",
     "open_index",
     "parse_filter",
     "point_id",
@@ -51,6 +53,7 @@ def open_index(
     local_client: bool = False,
     modifier: Modifier | None = None,
     timeout: int | None = None,
+    two_stage: TwoStage | None = None,
 ) -> SparseIndex:
     """Open (or create) a sparse index.
 
@@ -60,7 +63,8 @@ def open_index(
     * ``local_client=True``: qdrant-client's local mode, in ``path`` or in memory (tests only).
 
     ``modifier`` is ``"none"`` or ``"idf"`` for a new index; for an existing one it is checked
-    (``None`` accepts what is there).
+    (``None`` accepts what is there). ``two_stage`` likewise: a new index gets candidate vectors
+    for two-stage search (see :class:`TwoStage`); an existing one must have been built with them.
 
     Example:
         >>> idx = open_index(local_client=True, collection="demo")
@@ -86,6 +90,7 @@ def open_index(
             recreate=recreate,
             on_disk=on_disk,
             modifier=modifier,
+            two_stage=two_stage,
         )
     if url is not None:
         from sparsefit.index.client import ClientIndex
@@ -99,6 +104,7 @@ def open_index(
             on_disk=on_disk,
             modifier=modifier,
             timeout=timeout,
+            two_stage=two_stage,
         )
     if path is None:
         raise SparsefitError(
@@ -107,4 +113,6 @@ def open_index(
         )
     from sparsefit.index.edge import EdgeIndex
 
-    return EdgeIndex(path, create=create, recreate=recreate, on_disk=on_disk, modifier=modifier)
+    return EdgeIndex(
+        path, create=create, recreate=recreate, on_disk=on_disk, modifier=modifier, two_stage=two_stage
+    )

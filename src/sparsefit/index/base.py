@@ -13,6 +13,11 @@ Decisions shared by both engines:
   returns no hits without asking the engine.
 * Results are ordered by score descending, then product id ascending. Ties at the ``limit``
   boundary are resolved by asking the engine for more, so engines return the same ids.
+* Search is exact unless the index was created with :class:`TwoStage`: then each point also
+  holds a *candidate vector* (its postings among the heaviest ``posting_cap`` of each term),
+  the query's heaviest terms find candidates there, and those are rescored exactly with the full
+  vectors, in one engine call (Qdrant's prefetch). Latency is then bounded by the cap, not by the
+  catalog size; ``exact=True`` still searches exactly.
 
 Example:
     >>> point_id("100001"), point_id("00123") != 123
@@ -29,7 +34,7 @@ import math
 import operator
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +43,7 @@ import scipy.sparse as sp
 from sparsefit.errors import SparsefitError
 
 VECTOR_NAME = "sparse"
+CANDIDATE_VECTOR = "sparse_candidates"  # two-stage search: capped posting lists
 ID_KEY = "_id"
 MAX_INT_ID = 2**63
 MAX_DIMENSION = 2**32
@@ -325,6 +331,19 @@ def sparse_rows(vectors: Any, *, what: str = "vectors") -> SparseRows:
         >>> r.row(0)
         ([1, 5], [2.0, 4.0])
     """
+    m = clean_csr(vectors, what=what)
+    return SparseRows(
+        m.indptr.tolist(), m.indices.tolist(), m.data.astype(np.float64, copy=False).tolist()
+    )
+
+
+def clean_csr(vectors: Any, *, what: str = "vectors") -> sp.csr_matrix:
+    """A float64 copy of ``vectors`` with sorted, unique indices and no explicit zeros; checked.
+
+    Example:
+        >>> clean_csr(sp.csr_matrix([[0.0, 2.0]])).nnz
+        1
+    """
     m = _as_csr(vectors, what)
     if m.shape[1] > MAX_DIMENSION:
         raise SparsefitError(
@@ -339,9 +358,7 @@ def sparse_rows(vectors: Any, *, what: str = "vectors") -> SparseRows:
         )
     m.sum_duplicates()  # also sorts indices
     m.eliminate_zeros()
-    return SparseRows(
-        m.indptr.tolist(), m.indices.tolist(), m.data.astype(np.float64, copy=False).tolist()
-    )
+    return m
 
 
 def _as_csr(vectors: Any, what: str) -> sp.csr_matrix:
@@ -441,17 +458,118 @@ def json_blob(meta: Mapping[str, Any]) -> dict[str, Any]:
         raise SparsefitError(f"index metadata is not plain JSON: {e}") from e
 
 
+# --------------------------------------------------------------------------- two-stage search
+
+
+@dataclass(frozen=True)
+class TwoStage:
+    """Approximate search for large catalogs: candidates from capped posting lists, rescored exactly.
+
+    ``posting_cap``: products kept per term in the candidate vectors (each term's heaviest);
+    ``query_terms``: the query's heaviest terms used to find candidates; ``candidates``: how
+    many are rescored with the full vectors (at least the number of results asked for).
+    ``thresholds`` (term -> lowest weight kept) is fixed by the first upsert into the index.
+
+    Example:
+        >>> TwoStage(posting_cap=20_000).candidates
+        50
+        >>> TwoStage.from_json(TwoStage(5, thresholds={3: 0.5}).to_json()).thresholds
+        {3: 0.5}
+    """
+
+    posting_cap: int = 20_000
+    query_terms: int = 8
+    candidates: int = 50
+    thresholds: dict[int, float] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("posting_cap", "query_terms", "candidates"):
+            _positive_int(f"two-stage {name}", getattr(self, name))
+
+    @property
+    def settings(self) -> dict[str, int]:
+        """The three settings without the thresholds (to compare indexes)."""
+        return {k: v for k, v in asdict(self).items() if k != "thresholds"}
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (term ids as string keys)."""
+        data: dict[str, Any] = dict(self.settings)
+        if self.thresholds is not None:
+            data["thresholds"] = {str(t): w for t, w in sorted(self.thresholds.items())}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TwoStage:
+        """Inverse of :meth:`to_json`."""
+        try:
+            raw = data.get("thresholds")
+            thresholds = None if raw is None else {int(t): float(w) for t, w in raw.items()}
+            return cls(int(data["posting_cap"]), int(data["query_terms"]), int(data["candidates"]), thresholds)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise SparsefitError(f"the index's two-stage settings are damaged: {e}",
+                                 hint="rebuild the index with recreate=True") from e
+
+
+def posting_thresholds(vectors: sp.csr_matrix, cap: int) -> dict[int, float]:
+    """For each term with more than ``cap`` postings, the weight of its ``cap``-th heaviest.
+
+    Example:
+        >>> posting_thresholds(sp.csr_matrix([[1.0, 1.0], [3.0, 0], [2.0, 0]]), 2)
+        {0: 2.0}
+    """
+    by_term = sp.csc_matrix(vectors)
+    lengths = np.diff(by_term.indptr)
+    out: dict[int, float] = {}
+    for term in np.flatnonzero(lengths > cap):
+        weights = by_term.data[by_term.indptr[term] : by_term.indptr[term + 1]]
+        out[int(term)] = float(np.partition(weights, -cap)[-cap])
+    return out
+
+
+def candidate_vectors(vectors: sp.csr_matrix, thresholds: Mapping[int, float]) -> sp.csr_matrix:
+    """``vectors`` without the postings lighter than their term's threshold (others kept whole).
+
+    Example:
+        >>> candidate_vectors(sp.csr_matrix([[1.0, 1.0], [3.0, 0]]), {0: 2.0}).toarray().tolist()
+        [[0.0, 1.0], [3.0, 0.0]]
+    """
+    m = sp.csr_matrix(vectors, copy=True)
+    if thresholds:
+        floor = np.full(m.shape[1], -np.inf)
+        floor[list(thresholds)] = list(thresholds.values())
+        m.data[m.data < floor[m.indices]] = 0
+        m.eliminate_zeros()
+    return m
+
+
+def heaviest_terms(indices: list[int], values: list[float], k: int) -> tuple[list[int], list[float]]:
+    """The ``k`` heaviest entries of a sparse row, in index order.
+
+    Example:
+        >>> heaviest_terms([1, 4, 7], [0.2, 0.9, 0.5], 2)
+        ([4, 7], [0.9, 0.5])
+    """
+    if len(indices) <= k:
+        return indices, values
+    keep = sorted(np.argsort(-np.asarray(values), kind="stable")[:k].tolist())
+    return [indices[i] for i in keep], [values[i] for i in keep]
+
+
 # --------------------------------------------------------------------------- engine interface
 
 
 @dataclass(frozen=True)
 class PreparedPoint:
-    """A point as every engine needs it: id, vector parts (maybe empty), payload with ``_id``."""
+    """A point as every engine needs it: id, vector parts (maybe empty), payload with ``_id``.
+
+    ``candidate`` is the two-stage candidate vector (indices, values), None without two-stage.
+    """
 
     id: int | str
     indices: list[int]
     values: list[float]
     payload: dict[str, Any]
+    candidate: tuple[list[int], list[float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -462,6 +580,8 @@ class PreparedQuery:
     values: list[float]
     filter: Filter | None
     limit: int
+    candidate: tuple[list[int], list[float]] | None = None  # two-stage: terms that find candidates
+    candidates: int = 0  # two-stage: how many candidates are rescored
 
 
 RawHit = tuple[str, float, dict[str, Any]]  # product id, score, payload without "_id"
@@ -483,6 +603,7 @@ class SparseIndex(abc.ABC):
 
     def __init__(self) -> None:
         self._closed = False
+        self.two_stage: TwoStage | None = None  # set by engines whose index has candidate vectors
 
     # ----- public API
 
@@ -495,10 +616,16 @@ class SparseIndex(abc.ABC):
         batch_size: int = 1024,
         progress: Progress | None = None,
     ) -> None:
-        """Insert or replace one point per product id; ``progress(n)`` gets each batch's size."""
+        """Insert or replace one point per product id; ``progress(n)`` gets each batch's size.
+
+        With two-stage search, the first upsert fixes the candidate thresholds from its vectors:
+        upsert the whole catalog in that call.
+        """
         self._check_open()
         ids = list(product_ids)
-        rows = sparse_rows(vectors)
+        matrix = clean_csr(vectors)
+        rows = sparse_rows(matrix)
+        candidates = self._candidate_rows(matrix)
         if len(rows) != len(ids):
             raise SparsefitError(
                 f"upsert got {len(ids)} product ids but {len(rows)} vector rows",
@@ -515,6 +642,7 @@ class SparseIndex(abc.ABC):
                     pids[i],
                     *rows.row(i),
                     clean_payload(payloads[i] if payloads is not None else None, ids[i]),
+                    candidates.row(i) if candidates is not None else None,
                 )
                 for i in range(start, stop)
             ]
@@ -529,13 +657,18 @@ class SparseIndex(abc.ABC):
         limit: int = 10,
         filter: Filter | None = None,
         with_payload: bool = True,
+        *,
+        exact: bool = False,
     ) -> list[Hit]:
-        """Top ``limit`` products by dot product with a one-row sparse ``vector``."""
+        """Top ``limit`` products by dot product with a one-row sparse ``vector``.
+
+        ``exact=True`` skips the candidate stage of a two-stage index (no effect otherwise).
+        """
         if sp.issparse(vector) and vector.shape[0] != 1:
             raise SparsefitError(
                 f"search takes one query row, got {vector.shape[0]}", hint="use search_batch"
             )
-        return self.search_batch(vector, limit, filter, with_payload)[0]
+        return self.search_batch(vector, limit, filter, with_payload, exact=exact)[0]
 
     def search_batch(
         self,
@@ -545,10 +678,13 @@ class SparseIndex(abc.ABC):
         with_payload: bool = False,
         batch_size: int = 256,
         progress: Progress | None = None,
+        *,
+        exact: bool = False,
     ) -> list[list[Hit]]:
         """Top ``limit`` products for each query row; one filter for all rows or one per row.
 
         All-zero rows get no hits. Without ``with_payload`` each ``Hit.payload`` is ``{}``.
+        ``exact=True`` skips the candidate stage of a two-stage index.
         """
         self._check_open()
         limit = _positive_int("search limit", limit)
@@ -558,7 +694,7 @@ class SparseIndex(abc.ABC):
         out: list[list[Hit]] = []
         for start in range(0, len(rows), batch_size):
             stop = min(start + batch_size, len(rows))
-            out.extend(self._search_rows(rows, range(start, stop), per_row, limit, with_payload))
+            out.extend(self._search_rows(rows, range(start, stop), per_row, limit, with_payload, exact))
             if progress is not None:
                 progress(stop - start)
         return out
@@ -612,6 +748,10 @@ class SparseIndex(abc.ABC):
     def _close(self) -> None:
         """Release the engine."""
 
+    @abc.abstractmethod
+    def _store_two_stage(self, two_stage: TwoStage) -> None:
+        """Persist the two-stage settings and thresholds with the index."""
+
     # ----- shared helpers
 
     def _check_open(self) -> None:
@@ -625,14 +765,14 @@ class SparseIndex(abc.ABC):
         filters: list[Filter | None],
         limit: int,
         with_payload: bool,
+        exact: bool = False,
     ) -> list[list[Hit]]:
         results: list[list[Hit]] = [[] for _ in which]
         todo = [k for k, i in enumerate(which) if rows.row(i)[0]]
         fetch = limit + 1
+        two_stage = None if exact else self.two_stage
         while todo:
-            queries = [
-                PreparedQuery(*rows.row(which[k]), filters[which[k]], fetch) for k in todo
-            ]
+            queries = [self._prepared_query(rows.row(which[k]), filters[which[k]], fetch, two_stage) for k in todo]
             raw = self._query(queries, with_payload)
             again = []
             for k, hits in zip(todo, raw):
@@ -642,6 +782,25 @@ class SparseIndex(abc.ABC):
                     again.append(k)
             todo, fetch = again, fetch * 4
         return results
+
+    @staticmethod
+    def _prepared_query(
+        row: tuple[list[int], list[float]], f: Filter | None, fetch: int, two_stage: TwoStage | None
+    ) -> PreparedQuery:
+        if two_stage is None or two_stage.thresholds is None:
+            return PreparedQuery(*row, f, fetch)
+        return PreparedQuery(*row, f, fetch, heaviest_terms(*row, two_stage.query_terms),
+                             max(two_stage.candidates, fetch))
+
+    def _candidate_rows(self, matrix: sp.csr_matrix) -> SparseRows | None:
+        """The candidate vectors of a two-stage index (fixing its thresholds on the first upsert)."""
+        if self.two_stage is None:
+            return None
+        if self.two_stage.thresholds is None and matrix.shape[0]:
+            thresholds = posting_thresholds(matrix, self.two_stage.posting_cap)
+            self._store_two_stage(replace(self.two_stage, thresholds=thresholds))
+            self.two_stage = replace(self.two_stage, thresholds=thresholds)
+        return sparse_rows(candidate_vectors(matrix, self.two_stage.thresholds or {}))
 
     def _check_payload_kind(self, key: str, kind: str) -> None:
         _check_key(key)
@@ -696,6 +855,20 @@ def _unique_point_ids(ids: list[str]) -> list[int | str]:
             )
         seen[pid] = i
     return [point_id(pid) for pid in ids]
+
+
+def check_two_stage(stored: TwoStage | None, wanted: TwoStage | None, where: str) -> None:
+    """Stop when an existing index was built with other two-stage settings than ``wanted``.
+
+    Example:
+        >>> check_two_stage(TwoStage(), None, "here")
+    """
+    if wanted is not None and (stored is None or stored.settings != wanted.settings):
+        built = f"two-stage settings {stored.settings}" if stored else "exact search only"
+        raise SparsefitError(
+            f"index in {where} was built with {built}, not two-stage {wanted.settings}",
+            hint="open it without two_stage, or rebuild it with recreate=True",
+        )
 
 
 def check_modifier(modifier: Any) -> None:

@@ -25,6 +25,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from sparsefit.errors import SparsefitError
 from sparsefit.index.base import (
+    CANDIDATE_VECTOR,
     ID_KEY,
     VECTOR_NAME,
     Condition,
@@ -36,7 +37,9 @@ from sparsefit.index.base import (
     PreparedQuery,
     RawHit,
     SparseIndex,
+    TwoStage,
     check_modifier,
+    check_two_stage,
     json_blob,
     point_id,
     point_key,
@@ -44,6 +47,7 @@ from sparsefit.index.base import (
 )
 
 META_KEY = "sparsefit"
+TWO_STAGE_KEY = "sparsefit_two_stage"
 
 _SCHEMA = {
     "keyword": qm.PayloadSchemaType.KEYWORD,
@@ -79,6 +83,7 @@ class ClientIndex(SparseIndex):
         on_disk: bool = False,
         modifier: Modifier | None = None,
         timeout: int | None = None,
+        two_stage: TwoStage | None = None,
     ) -> None:
         super().__init__()
         check_modifier(modifier)
@@ -98,7 +103,7 @@ class ClientIndex(SparseIndex):
         )
         self._client = self._connect(url, location, path, api_key, timeout)
         try:
-            self._open_collection(create, recreate, on_disk, modifier)
+            self._open_collection(create, recreate, on_disk, modifier, two_stage)
         except BaseException:
             self._client.close()
             raise
@@ -155,7 +160,12 @@ class ClientIndex(SparseIndex):
             raise SparsefitError(f"{self.where} could not {action}: {e}") from e
 
     def _open_collection(
-        self, create: bool, recreate: bool, on_disk: bool, modifier: Modifier | None
+        self,
+        create: bool,
+        recreate: bool,
+        on_disk: bool,
+        modifier: Modifier | None,
+        two_stage: TwoStage | None,
     ) -> None:
         name = self.collection
         with self._errors("open the collection"):
@@ -165,25 +175,46 @@ class ClientIndex(SparseIndex):
                 exists = False
         if exists:
             self._check_modifier(modifier)
+            self.two_stage = self._stored_two_stage()
+            check_two_stage(self.two_stage, two_stage, f'collection "{name}" of {self.where}')
         elif not create:
             raise SparsefitError(
                 f'{self.where} has no collection "{name}"',
                 hint="check the collection name, or build the index first",
             )
         else:
-            self._create_collection(on_disk, modifier or "none")
+            self._create_collection(on_disk, modifier or "none", two_stage)
 
-    def _create_collection(self, on_disk: bool, modifier: Modifier) -> None:
+    def _create_collection(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None) -> None:
         params = qm.SparseVectorParams(
             index=qm.SparseIndexParams(on_disk=on_disk) if on_disk else None,
             modifier=qm.Modifier.IDF if modifier == "idf" else None,
         )
+        vectors = {VECTOR_NAME: params}
+        if two_stage is not None:
+            vectors[CANDIDATE_VECTOR] = params
         with self._errors("create the collection"):
             self._client.create_collection(
                 self.collection,
                 vectors_config={},
-                sparse_vectors_config={VECTOR_NAME: params},
+                sparse_vectors_config=vectors,
                 on_disk_payload=on_disk or None,
+            )
+        if two_stage is not None:
+            self._store_two_stage(two_stage)
+
+    def _stored_two_stage(self) -> TwoStage | None:
+        stored = self._collection_metadata().get(TWO_STAGE_KEY)
+        return TwoStage.from_json(stored) if stored is not None else None
+
+    def _store_two_stage(self, two_stage: TwoStage) -> None:
+        with self._errors("store the two-stage settings"):
+            self._client.update_collection(self.collection, metadata={TWO_STAGE_KEY: two_stage.to_json()})
+        self.two_stage = self._stored_two_stage()
+        if self.two_stage != two_stage or self.two_stage.thresholds != two_stage.thresholds:
+            raise SparsefitError(
+                f"{self.where} did not keep the two-stage settings",
+                hint="upgrade the Qdrant server to 1.16 or newer",
             )
 
     @property
@@ -212,16 +243,7 @@ class ClientIndex(SparseIndex):
     # ----- writes
 
     def _write(self, points: list[PreparedPoint]) -> None:
-        built = [
-            qm.PointStruct(
-                id=p.id,
-                vector={VECTOR_NAME: qm.SparseVector(indices=p.indices, values=p.values)}
-                if p.indices
-                else {},
-                payload=p.payload,
-            )
-            for p in points
-        ]
+        built = [qm.PointStruct(id=p.id, vector=_point_vectors(p), payload=p.payload) for p in points]
         with self._errors("write points"):
             self._client.upsert(self.collection, points=built, wait=True)
 
@@ -240,17 +262,27 @@ class ClientIndex(SparseIndex):
 
     def _query(self, queries: list[PreparedQuery], with_payload: bool) -> list[list[RawHit]]:
         selector: bool | list[str] = True if with_payload else [ID_KEY]
-        requests = [
-            qm.QueryRequest(
-                query=qm.SparseVector(indices=q.indices, values=q.values),
-                using=VECTOR_NAME,
-                limit=q.limit,
-                filter=client_filter(q.filter),
-                with_payload=selector,
-                with_vector=False,
+        requests = []
+        for q in queries:
+            f = client_filter(q.filter)
+            prefetch = params = None
+            if q.candidate is not None:
+                find = qm.SparseVector(indices=q.candidate[0], values=q.candidate[1])
+                prefetch = qm.Prefetch(query=find, using=CANDIDATE_VECTOR, limit=q.candidates, filter=f)
+                # score the candidates directly (local mode always does, and warns about params)
+                params = None if self.local else qm.SearchParams(exact=True)
+            requests.append(
+                qm.QueryRequest(
+                    prefetch=prefetch,
+                    params=params,
+                    query=qm.SparseVector(indices=q.indices, values=q.values),
+                    using=VECTOR_NAME,
+                    limit=q.limit,
+                    filter=f,
+                    with_payload=selector,
+                    with_vector=False,
+                )
             )
-            for q in queries
-        ]
         with self._errors("search"):
             responses = self._client.query_batch_points(self.collection, requests=requests)
         return [[_raw(p, with_payload) for p in r.points] for r in responses]
@@ -289,14 +321,24 @@ class ClientIndex(SparseIndex):
     def get_metadata(self) -> dict[str, Any]:
         """The blob stored with :meth:`set_metadata`, ``{}`` if none."""
         self._check_open()
+        meta = self._collection_metadata().get(META_KEY)
+        return dict(meta) if isinstance(meta, dict) else {}
+
+    def _collection_metadata(self) -> dict[str, Any]:
         with self._errors("read metadata"):
             info = self._client.get_collection(self.collection)
-        meta = (getattr(info.config, "metadata", None) or {}).get(META_KEY)
-        return dict(meta) if isinstance(meta, dict) else {}
+        return dict(getattr(info.config, "metadata", None) or {})
 
     def _close(self) -> None:
         with self._errors("close"):
             self._client.close()
+
+
+def _point_vectors(p: PreparedPoint) -> dict[str, qm.SparseVector]:
+    vectors = {VECTOR_NAME: qm.SparseVector(indices=p.indices, values=p.values)} if p.indices else {}
+    if p.candidate is not None and p.candidate[0]:
+        vectors[CANDIDATE_VECTOR] = qm.SparseVector(indices=p.candidate[0], values=p.candidate[1])
+    return vectors
 
 
 def _raw(p: Any, with_payload: bool) -> RawHit:
