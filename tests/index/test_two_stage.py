@@ -109,8 +109,10 @@ def test_two_stage_settings_and_thresholds_survive_reopening(make_index, tmp_pat
         idx.upsert(ids[:400], docs[:400], payloads[:400])
         thresholds = idx.two_stage.thresholds
         before = idx.search_batch(queries(), limit=10)
+        idx.set_metadata({"model": "m"})  # the user's metadata lives beside the two-stage settings
     with open_index(**kw) as idx:  # without two_stage: whatever the index has
         assert idx.two_stage == TIGHT and idx.two_stage.thresholds == thresholds
+        assert idx.get_metadata() == {"model": "m"}
         assert idx.search_batch(queries(), limit=10) == before
         idx.upsert(ids[400:], docs[400:], payloads[400:])  # later upserts keep the first thresholds
         assert idx.two_stage.thresholds == thresholds

@@ -310,8 +310,11 @@ class ClientIndex(SparseIndex):
         """Replace the blob stored in the collection metadata under ``"sparsefit"``."""
         self._check_open()
         blob = json_blob(meta)
+        stored = {META_KEY: blob}
+        if self.two_stage is not None:  # kept even by a server that replaces metadata instead of merging it
+            stored[TWO_STAGE_KEY] = self.two_stage.to_json()
         with self._errors("store metadata"):
-            self._client.update_collection(self.collection, metadata={META_KEY: blob})
+            self._client.update_collection(self.collection, metadata=stored)
         if self.get_metadata() != blob:
             raise SparsefitError(
                 f"{self.where} did not keep the collection metadata",
