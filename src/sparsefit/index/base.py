@@ -305,11 +305,14 @@ def point_key(pid: int | str | uuid.UUID) -> str:
 
 @dataclass(frozen=True)
 class SparseRows:
-    """Validated CSR rows as plain lists, ready to hand to an engine."""
+    """Validated CSR rows, each handed out as plain lists ready for an engine.
 
-    indptr: list[int]
-    indices: list[int]
-    values: list[float]
+    The arrays stay numpy (a catalog's rows as Python lists would take gigabytes at 1M products).
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
 
     def __len__(self) -> int:
         return len(self.indptr) - 1
@@ -317,7 +320,7 @@ class SparseRows:
     def row(self, i: int) -> tuple[list[int], list[float]]:
         """Indices and values of row ``i`` (both empty for an all-zero row)."""
         a, b = self.indptr[i], self.indptr[i + 1]
-        return self.indices[a:b], self.values[a:b]
+        return self.indices[a:b].tolist(), self.values[a:b].tolist()
 
 
 def sparse_rows(vectors: Any, *, what: str = "vectors") -> SparseRows:
@@ -332,9 +335,7 @@ def sparse_rows(vectors: Any, *, what: str = "vectors") -> SparseRows:
         ([1, 5], [2.0, 4.0])
     """
     m = clean_csr(vectors, what=what)
-    return SparseRows(
-        m.indptr.tolist(), m.indices.tolist(), m.data.astype(np.float64, copy=False).tolist()
-    )
+    return SparseRows(m.indptr, m.indices, m.data.astype(np.float64, copy=False))
 
 
 def clean_csr(vectors: Any, *, what: str = "vectors") -> sp.csr_matrix:

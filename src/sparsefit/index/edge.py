@@ -51,8 +51,8 @@ from sparsefit.index.base import (
 
 META_FILE = "sparsefit_meta.json"
 TWO_STAGE_FILE = "sparsefit_two_stage.json"
-# Two-stage rescoring: exact=True scores the candidates one by one; at 1M documents 0.6 ms faster
-# per query (p50) than letting the engine plan it.
+# Two-stage rescoring: exact=True scores the candidates one by one; at 1M documents 0.2 ms (p50)
+# and 0.7 ms (p99) faster per query than letting the engine plan it.
 RESCORE = qe.SearchParams(exact=True)
 CONFIG_FILE = "edge_config.json"  # written by Qdrant Edge; marks a shard folder
 
@@ -157,10 +157,10 @@ class EdgeIndex(SparseIndex):
             vectors[CANDIDATE_VECTOR] = params
         config = qe.EdgeConfig(sparse_vectors=vectors, payload_memory=memory)
         self.path.mkdir(parents=True, exist_ok=True)
-        if two_stage is not None:
-            self._store_two_stage(two_stage)
         with engine_errors("create the index", self.path):
             shard = qe.EdgeShard.create(str(self.path), config)
+        if two_stage is not None:  # after the shard: a folder holding only this file would be no index
+            self._store_two_stage(two_stage)
         self.two_stage = two_stage
         return shard
 
