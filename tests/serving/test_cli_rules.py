@@ -80,3 +80,22 @@ def test_search_is_the_served_search_with_exclusion_rules(tiny_run, tmp_path, ca
     code, table = _run(["search", str(run), "cordless drill", "--limit", "3"], capsys)
     assert code == 0 and "exclusion rule" in table and "1 products left out" in table
     assert set(after) < set(before) and len(after) == len(before) - 1  # the one product near the rule's anchor is left out
+
+
+def test_a_run_trained_for_two_stage_search_serves_it(tiny_model, tmp_path, capsys):
+    from sparsefit.index import open_index
+    from sparsefit.models import load_encoder
+
+    run = tmp_path / "run"
+    code, out = _run(["train", str(EXAMPLES / "catalog.csv"), "--judgments", str(EXAMPLES / "judged_queries.csv"),
+                      "--base-model", str(tiny_model), "--rounds", "1", "--search-posting-cap", "5", "-o", str(run)], capsys)
+    assert code == 0, out
+    code, out = _run(["search", str(run), "cordless drill", "--limit", "10", "--json"], capsys)
+    assert code == 0, out
+    served = [hit["product_id"] for hit in json.loads(out)["hits"]]
+    query = load_encoder(str(run / "model")).encode_queries(["cordless drill"])
+    with open_index(path=run / "index") as index:
+        assert index.two_stage is not None and index.two_stage.posting_cap == 5 and index.two_stage.thresholds
+        assert served == [h.product_id for h in index.search(query, limit=10)]
+        exact = [h.product_id for h in index.search(query, limit=10, exact=True)]
+    assert len(served) == 10 and served != exact  # 5 postings per term: the candidate stage decides
