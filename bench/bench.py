@@ -12,7 +12,9 @@ Each stage runs in its own subprocess so its peak memory (max RSS) is its own. S
 * ``train``    a training step (rows with the configured negatives) against its floor (3× forward);
 * ``mining``   a full mining round on the catalog: encode + index + encode queries + search;
 * ``search``   Qdrant Edge latency p50/p99 and batched throughput at the catalog's size and on
-               synthetic SPLADE-like catalogs of 100k and 1M products.
+               synthetic SPLADE-like catalogs of 100k and 1M products, exact and two-stage (on one
+               two-stage index; its upsert rate includes cutting the candidate vectors), with the
+               share of the exact top 10 that two-stage finds.
 
 Usage (from the repo root, after ``make install``)::
 
