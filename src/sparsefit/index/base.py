@@ -334,7 +334,11 @@ def sparse_rows(vectors: Any, *, what: str = "vectors") -> SparseRows:
         >>> r.row(0)
         ([1, 5], [2.0, 4.0])
     """
-    m = clean_csr(vectors, what=what)
+    return _rows_of(clean_csr(vectors, what=what))
+
+
+def _rows_of(m: sp.csr_matrix) -> SparseRows:
+    """Rows of a matrix already cleaned by :func:`clean_csr` (or a subset of one)."""
     return SparseRows(m.indptr, m.indices, m.data.astype(np.float64, copy=False))
 
 
@@ -625,7 +629,7 @@ class SparseIndex(abc.ABC):
         self._check_open()
         ids = list(product_ids)
         matrix = clean_csr(vectors)
-        rows = sparse_rows(matrix)
+        rows = _rows_of(matrix)
         candidates = self._candidate_rows(matrix)
         if len(rows) != len(ids):
             raise SparsefitError(
@@ -798,10 +802,10 @@ class SparseIndex(abc.ABC):
         if self.two_stage is None:
             return None
         if self.two_stage.thresholds is None and matrix.shape[0]:
-            thresholds = posting_thresholds(matrix, self.two_stage.posting_cap)
-            self._store_two_stage(replace(self.two_stage, thresholds=thresholds))
-            self.two_stage = replace(self.two_stage, thresholds=thresholds)
-        return sparse_rows(candidate_vectors(matrix, self.two_stage.thresholds or {}))
+            fixed = replace(self.two_stage, thresholds=posting_thresholds(matrix, self.two_stage.posting_cap))
+            self._store_two_stage(fixed)
+            self.two_stage = fixed
+        return _rows_of(candidate_vectors(matrix, self.two_stage.thresholds or {}))
 
     def _check_payload_kind(self, key: str, kind: str) -> None:
         _check_key(key)

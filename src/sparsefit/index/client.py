@@ -202,6 +202,7 @@ class ClientIndex(SparseIndex):
             )
         if two_stage is not None:
             self._store_two_stage(two_stage)
+        self.two_stage = two_stage
 
     def _stored_two_stage(self) -> TwoStage | None:
         stored = self._collection_metadata().get(TWO_STAGE_KEY)
@@ -210,8 +211,8 @@ class ClientIndex(SparseIndex):
     def _store_two_stage(self, two_stage: TwoStage) -> None:
         with self._errors("store the two-stage settings"):
             self._client.update_collection(self.collection, metadata={TWO_STAGE_KEY: two_stage.to_json()})
-        self.two_stage = self._stored_two_stage()
-        if self.two_stage != two_stage or self.two_stage.thresholds != two_stage.thresholds:
+        stored = self._stored_two_stage()
+        if stored != two_stage or stored.thresholds != two_stage.thresholds:
             raise SparsefitError(
                 f"{self.where} did not keep the two-stage settings",
                 hint="upgrade the Qdrant server to 1.16 or newer",
