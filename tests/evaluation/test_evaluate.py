@@ -139,3 +139,17 @@ def test_the_search_mode_is_part_of_the_index(demo, splade_tiny, tmp_path):
     with index:
         assert rebuilt > 0 and index.two_stage is None
         assert [h.product_id for h in index.search(query, limit=10)] == exact
+
+
+def test_evaluate_measures_the_two_stage_search_it_is_given(demo, splade_tiny, tmp_path):
+    from sparsefit.index import TwoStage, open_index
+
+    catalog, judgments, split = demo
+    options = dict(models=[splade_tiny], bm25=False, retrieve_k=10, show_progress=False)
+    exact = evaluate(catalog, judgments, split, index_root=tmp_path / "exact", **options).system("splade-tiny").run
+    tight = TwoStage(posting_cap=3, query_terms=2, candidates=5)
+    approx = evaluate(catalog, judgments, split, index_root=tmp_path / "two", two_stage=tight, **options).system("splade-tiny").run
+    with open_index(path=tmp_path / "two" / index_name(splade_tiny.name)) as index:
+        assert index.two_stage == tight
+    assert set(approx) == set(exact) == set(split.test)
+    assert any(approx[k] != exact[k] for k in exact)  # the cut decides some rankings
