@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.table import Table
 
 from sparsefit.errors import EXIT_USAGE, SparsefitError
 from sparsefit.progress import console
+
+if TYPE_CHECKING:
+    from sparsefit.config import Settings
 
 app = typer.Typer(
     name="sparsefit",
@@ -106,6 +109,14 @@ SearchPostingCapOpt = Annotated[Optional[int], typer.Option(
          "are rescored exactly (e.g. 20000; default: exact search)")]
 
 
+def _print_search_mode(settings: Settings) -> None:
+    """Say when the numbers above come from approximate (two-stage) search."""
+    if settings.search_posting_cap is not None:
+        console.print(f"Searched two-stage (approximate): {settings.search_query_terms} query terms find "
+                      f"{settings.search_candidates} candidates in posting lists capped at {settings.search_posting_cap:,} "
+                      "products, rescored exactly. Leave out --search-posting-cap for exact search.")
+
+
 @app.command()
 @with_data_options
 def evaluate(
@@ -141,6 +152,7 @@ def evaluate(
     report, folder, inputs = run_evaluation(catalog, judgments, settings)
     _print_inputs(inputs)
     console.print(report.table(), soft_wrap=True)
+    _print_search_mode(settings)
     console.print(f"Wall time {time.perf_counter() - started:.1f} s. Saved report.json, per_query.csv, runs.jsonl and split.json in {folder}/")
 
 
@@ -208,6 +220,7 @@ def train(
         raise SystemExit(130) from None
     model = trainer.export()
     console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
+    _print_search_mode(trainer.settings)
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
     exported = "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model"
     console.print(f"Model: {model} ({exported}; a SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")

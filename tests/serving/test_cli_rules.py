@@ -89,7 +89,7 @@ def test_a_run_trained_for_two_stage_search_serves_it(tiny_model, tmp_path, caps
     run = tmp_path / "run"
     code, out = _run(["train", str(EXAMPLES / "catalog.csv"), "--judgments", str(EXAMPLES / "judged_queries.csv"),
                       "--base-model", str(tiny_model), "--rounds", "1", "--search-posting-cap", "5", "-o", str(run)], capsys)
-    assert code == 0, out
+    assert code == 0 and "Searched two-stage (approximate)" in out, out
     code, out = _run(["search", str(run), "cordless drill", "--limit", "10", "--json"], capsys)
     assert code == 0, out
     served = [hit["product_id"] for hit in json.loads(out)["hits"]]
