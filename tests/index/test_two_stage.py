@@ -122,6 +122,16 @@ def test_two_stage_settings_and_thresholds_survive_reopening(make_index, tmp_pat
         open_index(two_stage=LOOSE, **kw)
 
 
+def test_a_rejected_upsert_does_not_fix_the_thresholds(tmp_path) -> None:
+    ids, docs, payloads = corpus()
+    with open_index(path=tmp_path / "idx", two_stage=TIGHT) as idx:
+        with pytest.raises(SparsefitError, match="product ids but"):
+            idx.upsert(ids[:10], docs)  # 10 ids, 500 rows
+        assert idx.two_stage.thresholds is None
+        idx.upsert(ids, docs, payloads)
+        assert idx.two_stage.thresholds == posting_thresholds(docs, TIGHT.posting_cap)
+
+
 def test_exact_index_refuses_two_stage_and_vice_versa(tmp_path) -> None:
     with open_index(path=tmp_path / "exact") as idx:
         idx.upsert(["a"], sp.csr_matrix([[1.0, 0.5]]))

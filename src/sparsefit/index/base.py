@@ -538,12 +538,13 @@ def candidate_vectors(vectors: sp.csr_matrix, thresholds: Mapping[int, float]) -
         >>> candidate_vectors(sp.csr_matrix([[1.0, 1.0], [3.0, 0]]), {0: 2.0}).toarray().tolist()
         [[0.0, 1.0], [3.0, 0.0]]
     """
+    if not thresholds:
+        return sp.csr_matrix(vectors)
     m = sp.csr_matrix(vectors, copy=True)
-    if thresholds:
-        floor = np.full(m.shape[1], -np.inf)
-        floor[list(thresholds)] = list(thresholds.values())
-        m.data[m.data < floor[m.indices]] = 0
-        m.eliminate_zeros()
+    floor = np.full(m.shape[1], -np.inf)
+    floor[list(thresholds)] = list(thresholds.values())
+    m.data[m.data < floor[m.indices]] = 0
+    m.eliminate_zeros()
     return m
 
 
@@ -630,7 +631,6 @@ class SparseIndex(abc.ABC):
         ids = list(product_ids)
         matrix = clean_csr(vectors)
         rows = _rows_of(matrix)
-        candidates = self._candidate_rows(matrix)
         if len(rows) != len(ids):
             raise SparsefitError(
                 f"upsert got {len(ids)} product ids but {len(rows)} vector rows",
@@ -640,6 +640,7 @@ class SparseIndex(abc.ABC):
             raise SparsefitError(f"upsert got {len(ids)} product ids but {len(payloads)} payloads")
         batch_size = _positive_int("batch_size", batch_size)
         pids = _unique_point_ids(ids)
+        candidates = self._candidate_rows(matrix)  # after every check: the first upsert fixes the thresholds
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
             points = [
@@ -868,7 +869,7 @@ def check_two_stage(stored: TwoStage | None, wanted: TwoStage | None, where: str
     Example:
         >>> check_two_stage(TwoStage(), None, "here")
     """
-    if wanted is not None and (stored is None or stored.settings != wanted.settings):
+    if wanted is not None and stored != wanted:  # the thresholds are not compared
         built = f"two-stage settings {stored.settings}" if stored else "exact search only"
         raise SparsefitError(
             f"index in {where} was built with {built}, not two-stage {wanted.settings}",
