@@ -24,7 +24,7 @@ from transformers import PrinterCallback, TrainerCallback
 
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Encoder
-from sparsefit.models.fast import bfloat16_is_fast, fast_training
+from sparsefit.models.fast import FastPreprocess, bfloat16_is_fast, fast_training
 from sparsefit.progress import quiet_libraries
 
 
@@ -121,6 +121,8 @@ def train_round(
     with quiet_libraries():
         trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[recorder])
         trainer.remove_callback(PrinterCallback)  # we report progress and losses ourselves
+        if options.fast_path:
+            trainer.data_collator.preprocess_fn = FastPreprocess(model, trainer.data_collator.preprocess_fn)
         started = time.perf_counter()
         with fast_training(model) if options.fast_path else contextlib.nullcontext():
             trainer.train()

@@ -280,3 +280,54 @@ def test_bfloat16_max_is_exactly_amax():
     expected = values.amax(dim=1)
     assert torch.equal(out, expected) and bool((expected[:10] < 0).all())
     assert torch.equal(torch.signbit(out[:, :50]), torch.signbit(expected[:, :50]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_pooling_merges_runs_of_different_lengths_without_changing_a_maximum(dtype):
+    import torch
+
+    from sparsefit.models.fast import _equal_length_runs, _pooling_runs, blocked_max_projection
+
+    generator = torch.Generator().manual_seed(5)
+    lengths = [3, 1, 7, 7, 2, 12, 5, 5, 5, 9, 4, 1, 11, 6, 8, 2]  # a training batch: any order, many lengths
+    width = max(lengths)
+    dtype = getattr(torch, dtype)
+    tokens = (torch.randn(sum(lengths), 32, generator=generator) * 2).to(dtype)
+    weight = torch.randn(2500, 32, generator=generator).to(dtype)  # more than two vocabulary blocks
+    bias = torch.randn(2500, generator=generator).to(dtype)
+    positions = torch.cat([torch.arange(n) + width * b for b, n in enumerate(lengths)])
+    rows, runs = _pooling_runs(positions, len(lengths), width)
+    assert rows is not None and len(runs) < len(_equal_length_runs(positions, len(lengths), width)) // 2  # merged
+    pooled = blocked_max_projection(tokens, weight, bias, positions, len(lengths), width, row_multiple=64)
+    starts = np.cumsum([0, *lengths])
+    for b in range(len(lengths)):  # each sequence on its own: its tokens' logits, max over them
+        logits = torch.nn.functional.linear(tokens[starts[b] : starts[b + 1]], weight, bias)
+        assert torch.allclose(pooled[b].float(), logits.amax(dim=0).float(), atol=1e-5, rtol=1e-2 if dtype == torch.bfloat16 else 1e-6)
+
+
+def test_fast_preprocess_gives_the_collators_features_and_steps_aside_otherwise():
+    import torch
+
+    from sparsefit.models.fast import FastPreprocess
+
+    model = load_encoder("splade-tiny").model
+    fast = FastPreprocess(model, model.preprocess)
+    batches = [TEXTS, ["", "  padded  with   spaces  ", "Ünïcode ça 日本 ½ in."], ["word " * 400, "short"]]  # empty, odd, truncated
+    for texts in batches + batches:  # the first batch is checked against preprocess, the rest come from the fast path
+        features, expected = fast(texts), model.preprocess(texts)
+        assert list(features) == list(expected) and features["modality"] == "text"
+        for key in ("input_ids", "token_type_ids", "attention_mask"):
+            assert features[key].dtype == expected[key].dtype and torch.equal(features[key], expected[key]), key
+    assert fast.same == {None: True}
+    assert fast(TEXTS, prompt="query: ")["input_ids"].shape[1] > fast(TEXTS)["input_ids"].shape[1]  # prompts: preprocess
+
+    calls = []
+
+    def different(inputs, prompt=None, task=None, **kwargs):  # a preprocess the fast path does not reproduce
+        calls.append(task)
+        return {**model.preprocess(inputs), "extra": 1}
+
+    stepping_aside = FastPreprocess(model, different)
+    for _ in range(3):
+        assert stepping_aside(TEXTS, task="document")["extra"] == 1
+    assert stepping_aside.same == {"document": False} and calls == ["document"] * 3
