@@ -10,7 +10,7 @@ ReLU (:class:`MaxProjection`), instead of the dense tokens × vocabulary logits.
 
 On CPUs with bfloat16 matrix units (AMX or AVX512-BF16) encoding screens the vocabulary in bfloat16
 first and recomputes in float32 only the (text, term) pairs that a proven error bound cannot rule
-out (:func:`screened_max_projection`): the vectors are the float32 ones, at the bfloat16 speed.
+out (:func:`screened_pairs`): the vectors are the float32 ones, at the bfloat16 speed.
 
 The reference path stays available (``Encoder(..., fast=False)``) and tests check that both give
 the same vectors.
@@ -246,7 +246,7 @@ def _length_order(mask: torch.Tensor) -> torch.Tensor | None:
 
 
 def low_precision_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``weight`` in bfloat16 and the float32 norms of its rows: what :func:`screened_max_projection` needs."""
+    """``weight`` in bfloat16 and the float32 norms of its rows: what :func:`screened_pairs` needs."""
     weight = weight.detach()
     return weight.to(torch.bfloat16), weight.norm(dim=1)
 
@@ -309,38 +309,16 @@ def bfloat16_max(values: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def screened_max_projection(
-    tokens: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    positions: torch.Tensor,
-    batch: int,
-    width: int,
-    weight_low: torch.Tensor,
-    weight_norm: torch.Tensor,
-    rows: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """:func:`blocked_max_projection` where it is positive, 0 elsewhere, from a bfloat16 screen.
-
-    The bfloat16 maxima are within ``SCREEN_SLACK * |h| * |w|`` of the float32 ones (h the sequence's
-    longest token vector, w the term's weight row). Every (sequence, term) pair whose bound can reach
-    above zero is recomputed in float32; the rest are provably ≤ 0 and so 0 after ReLU. ``weight_low``
-    and ``weight_norm`` are ``weight`` in bfloat16 and its rows' norms. With ``rows``, sequence i's
-    maxima go to row ``rows[i]`` of the result.
-    """
-    seq, term, values, _ = screened_pairs(tokens, weight, bias, positions, batch, width, (weight_low, weight_norm))
-    pooled = torch.zeros((batch, weight.shape[0]), dtype=tokens.dtype)
-    pooled[seq if rows is None else rows[seq], term] = values.clamp_(min=0)
-    return pooled
-
-
 def screened_pairs(tokens, weight, bias, positions, batch: int, width: int, low: tuple[torch.Tensor, torch.Tensor]):
     """The (sequence, term) pairs that the bfloat16 screen cannot rule out, grouped by sequence; their
     exact float32 maxima (bias included; ≤ 0 for some), and the token reaching each: every positive
-    maximum is among them.
+    maximum of :func:`blocked_max_projection` is among them.
 
-    The arguments are :func:`screened_max_projection`'s, with ``low = (weight_low, weight_norm)``
-    (:func:`low_precision_weight`).
+    The bfloat16 maxima are within ``SCREEN_SLACK * |h| * |w|`` of the float32 ones (h the sequence's
+    longest token vector, w the term's weight row). Every (sequence, term) pair whose bound can reach
+    above zero is recomputed in float32; the rest are provably ≤ 0 and so 0 after ReLU. The arguments
+    are :func:`blocked_max_projection`'s, with ``low = (weight_low, weight_norm)``, the weight in
+    bfloat16 and its rows' norms (:func:`low_precision_weight`).
     """
     weight_low, weight_norm = low
     # ~3x the float32 rate; zero rows after the last token give fewer distinct matrix shapes (see SCREEN_ROWS)
