@@ -333,3 +333,17 @@ def test_fast_preprocess_gives_the_collators_features_and_steps_aside_otherwise(
     for _ in range(3):
         assert stepping_aside(TEXTS, task="document")["extra"] == 1
     assert stepping_aside.same == {"document": False} and calls == ["document"] * 3
+
+
+def test_sparse_nonzero_is_torch_nonzero():
+    import torch
+
+    from sparsefit.models.fast import sparse_nonzero
+
+    generator = torch.Generator().manual_seed(2)
+    for shape, density in [((128, 30522), 0.003), ((7, 13), 0.3), ((3, 5), 0.0), ((64, 1000), 1.0), ((1, 1), 1.0)]:
+        mask = torch.rand(shape, generator=generator) < density
+        for tested in (mask, mask[1:]):  # also a view whose bools do not start on an 8-byte boundary
+            expected = torch.nonzero(tested, as_tuple=True)
+            got = sparse_nonzero(tested)
+            assert all(torch.equal(a, b) for a, b in zip(got, expected)), shape

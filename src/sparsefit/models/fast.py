@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +134,7 @@ class FastSplade:
             seq, term, values, _ = screened_pairs(tokens, self.weight, self.bias, positions, len(batch), width, self._low_weight())
         else:
             pooled = blocked_max_projection(tokens, self.weight, self.bias, positions, len(batch), width)
-            seq, term = torch.nonzero(pooled > 0, as_tuple=True)
+            seq, term = sparse_nonzero(pooled > 0)
             values = pooled[seq, term]
         return (seq if order is None else order[seq]), term, values
 
@@ -259,13 +259,15 @@ def blocked_max_projection(
     batch: int,
     width: int,
     row_multiple: int = 1,
+    on_block: Callable[[int, int, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """``max_t (tokens @ weight.T + bias)`` per sequence, one vocabulary block at a time.
 
     ``positions[i]`` is token i's slot in the (batch × width) grid. Returns the pooled
     (batch × vocabulary) maxima. Nothing of size tokens × vocabulary is ever held: each block of
     logits stays in cache. Sequences are pooled run by run (:func:`_pooling_runs`); the projected
-    rows are padded with zero rows to a multiple of ``row_multiple``.
+    rows are padded with zero rows to a multiple of ``row_multiple``. ``on_block(start, stop, pooled)``
+    is called with each block's pooled columns while they are still in cache.
     """
     vocab = weight.shape[0]
     pooled = torch.empty((batch, vocab), dtype=tokens.dtype)
@@ -285,6 +287,8 @@ def blocked_max_projection(
                 bfloat16_max(values, out=pooled[first_seq:last_seq, start:stop])
             else:
                 torch.amax(values, dim=1, out=pooled[first_seq:last_seq, start:stop])
+        if on_block is not None:
+            on_block(start, stop, pooled[:, start:stop])
     return pooled
 
 
@@ -321,16 +325,46 @@ def screened_pairs(tokens, weight, bias, positions, batch: int, width: int, low:
     bfloat16 and its rows' norms (:func:`low_precision_weight`).
     """
     weight_low, weight_norm = low
-    # ~3x the float32 rate; zero rows after the last token give fewer distinct matrix shapes (see SCREEN_ROWS)
-    approx = blocked_max_projection(tokens.to(torch.bfloat16), weight_low, None, positions, batch, width, SCREEN_ROWS)
     token_seq = torch.div(positions, width, rounding_mode="floor")
-    longest = torch.zeros(batch).scatter_reduce_(0, token_seq, tokens.norm(dim=1), "amax")
-    bound = approx.float().addcmul_(longest[:, None], weight_norm[None, :], value=SCREEN_SLACK)
-    if bias is not None:
-        bound += bias
-    seq, term = torch.nonzero(bound > 0, as_tuple=True)  # row-major: grouped by sequence
+    slack = torch.zeros(batch).scatter_reduce_(0, token_seq, tokens.norm(dim=1), "amax").mul_(SCREEN_SLACK)  # per sequence
+    screened = torch.empty((batch, weight.shape[0]), dtype=torch.bool)
+
+    def screen(start: int, stop: int, approx: torch.Tensor) -> None:  # one block, while it is in cache
+        bound = approx.float().addcmul_(slack[:, None], weight_norm[None, start:stop])
+        if bias is not None:
+            bound += bias[start:stop]
+        torch.gt(bound, 0, out=screened[:, start:stop])
+
+    # ~3x the float32 rate; zero rows after the last token give fewer distinct matrix shapes (see SCREEN_ROWS)
+    blocked_max_projection(tokens.to(torch.bfloat16), weight_low, None, positions, batch, width, SCREEN_ROWS, on_block=screen)
+    seq, term = sparse_nonzero(screened)  # row-major: grouped by sequence
     values, winners = _sequence_term_max(tokens, weight, token_seq, seq, term, batch)
     return seq, term, (values if bias is None else values + bias[term]), winners
+
+
+def sparse_nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.nonzero(mask, as_tuple=True)`` for a mostly-False 2-D bool tensor, several times faster.
+
+    PyTorch's nonzero walks every element (~6 ms for a 128 × 30,522 mask here); this first finds the
+    8-element words that hold any True, then looks inside those only. Same indices, same row-major order.
+
+    Example:
+        >>> mask = torch.zeros(3, 5, dtype=torch.bool)
+        >>> mask[0, 4] = mask[2, 1] = mask[2, 3] = True
+        >>> [t.tolist() for t in sparse_nonzero(mask)]
+        [[0, 2, 2], [4, 1, 3]]
+    """
+    columns = mask.shape[1]
+    flat = mask.reshape(-1)
+    if flat.storage_offset() % 8:  # 8 bools are read as one int64: they must be aligned
+        flat = flat.clone()
+    whole = flat.numel() - flat.numel() % 8
+    words = torch.nonzero(flat[:whole].view(torch.int64)).squeeze(1)  # words with any True
+    word, byte = torch.nonzero(flat[:whole].view(-1, 8)[words], as_tuple=True)
+    index = words[word] * 8 + byte
+    if whole < flat.numel():
+        index = torch.cat([index, torch.nonzero(flat[whole:]).squeeze(1) + whole])
+    return torch.div(index, columns, rounding_mode="floor"), index % columns
 
 
 def _pooling_runs(positions: torch.Tensor, batch: int, width: int) -> tuple[torch.Tensor | None, list[tuple[int, int, int, int]]]:
@@ -429,7 +463,7 @@ class MaxProjection(torch.autograd.Function):
             seq, term, values, token = screened_pairs(tokens_, weight_, bias_, positions, batch, width, low)
         else:
             pooled = blocked_max_projection(tokens_, weight_, bias_, positions, batch, width)
-            seq, term = torch.nonzero(pooled > 0, as_tuple=True)  # row-major: grouped by sequence
+            seq, term = sparse_nonzero(pooled > 0)  # row-major: grouped by sequence
             values = pooled[seq, term]
             _, token = _sequence_term_max(tokens_, weight_, torch.div(positions, width, rounding_mode="floor"), seq, term, batch)
         active = values > 0  # ReLU: only these carry a value and a gradient
