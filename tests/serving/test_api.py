@@ -215,7 +215,7 @@ def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model,
             job = c.post("/api/jobs", json={"catalog": str(examples / "catalog.csv"), "judgments": str(examples / "judged_queries.csv"),
                                             "name": "cancel-me", "options": {"base_model": str(tiny_model), "rounds": 3,
                                                                              "epochs": 20, "mining_epochs": 0.5,
-                                                                             "train_batch_size": 8}})
+                                                                             "train_batch_size": 8, "search_posting_cap": 5}})
         finally:
             signal.signal(signal.SIGINT, inherited)
         assert job.status_code == 201, job.text
@@ -238,7 +238,7 @@ def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model,
                 pass
         assert state["status"] == "cancelled" and state["returncode"] == 130
         config = yaml.safe_load((tmp_path / "ws" / "runs" / "cancel-me" / "config.yaml").read_text())
-        assert (config["epochs"], config["mining_epochs"], config["train_batch_size"]) == (20, 0.5, 8)  # the options reached the run
+        assert (config["epochs"], config["mining_epochs"], config["train_batch_size"], config["search_posting_cap"]) == (20, 0.5, 8, 5)  # the options reached the run
         assert any("--resume" in line for line in state["log"])
         detail = c.get("/api/runs/cancel-me").json()
         assert detail["status"] == "incomplete" and "baselines" in detail["done"] and "export" not in detail["done"]

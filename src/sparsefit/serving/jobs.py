@@ -29,7 +29,8 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # Training options the studio may set, with the CLI flag each one becomes.
 OPTIONS = {"rounds": "--rounds", "base_model": "--base-model", "epochs": "--epochs", "mining_epochs": "--mining-epochs",
            "negatives": "--negatives", "train_batch_size": "--train-batch-size",
-           "queries_per_product": "--queries-per-product", "query_products": "--query-products", "seed": "--seed"}
+           "queries_per_product": "--queries-per-product", "query_products": "--query-products", "seed": "--seed",
+           "search_posting_cap": "--search-posting-cap"}
 
 
 class JobManager:
