@@ -299,7 +299,7 @@ def test_pooling_merges_runs_of_different_lengths_without_changing_a_maximum(dty
     bias = torch.randn(2500, generator=generator).to(dtype)
     positions = torch.cat([torch.arange(n) + width * b for b, n in enumerate(lengths)])
     rows, runs = _pooling_runs(positions, len(lengths), width)
-    assert rows is not None and len(runs) < len(_equal_length_runs(positions, len(lengths), width)) // 2  # merged
+    assert rows is not None and len(runs) < len(_equal_length_runs(lengths)) // 2  # merged
     pooled = blocked_max_projection(tokens, weight, bias, positions, len(lengths), width, row_multiple=64)
     starts = np.cumsum([0, *lengths])
     for b in range(len(lengths)):  # each sequence on its own: its tokens' logits, max over them

@@ -123,12 +123,8 @@ class FastSplade:
         Through the bfloat16 screen only the pairs it cannot rule out are computed (never a dense
         batch × vocabulary result); without it, every pair of the pooled logits.
         """
-        lengths = torch.tensor([len(ids) for ids in batch])
-        width = int(lengths.max())
-        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, ids in enumerate(batch):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-        attention = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        input_ids, attention = _padded_batch(batch, self.tokenizer.pad_token_id or 0)
+        width = input_ids.shape[1]
         tokens, positions, order = _real_tokens(self.encoder, self.transform, input_ids, attention)
         if self.screen:
             seq, term, values, _ = screened_pairs(tokens, self.weight, self.bias, positions, len(batch), width, self._low_weight())
@@ -192,17 +188,22 @@ class FastPreprocess:
 
     def _features(self, texts: list[str]) -> dict:
         tokenizer = self.transformer.tokenizer
-        ids = _token_ids(tokenizer, texts, self.transformer.max_seq_length)
-        lengths = torch.tensor([len(i) for i in ids])
-        input_ids = torch.full((len(ids), int(lengths.max())), tokenizer.pad_token_id or 0, dtype=torch.long)
-        for row, token_ids in enumerate(ids):
-            input_ids[row, : len(token_ids)] = torch.tensor(token_ids)
+        input_ids, attention = _padded_batch(_token_ids(tokenizer, texts, self.transformer.max_seq_length), tokenizer.pad_token_id or 0)
         features = {"input_ids": input_ids}
         if "token_type_ids" in tokenizer.model_input_names:
             features["token_type_ids"] = torch.zeros_like(input_ids)
-        features["attention_mask"] = (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()
+        features["attention_mask"] = attention
         features["modality"] = "text"
         return features
+
+
+def _padded_batch(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded on the right to the longest (with ``pad_id``), and the attention mask."""
+    lengths = torch.tensor([len(row) for row in ids])
+    input_ids = torch.full((len(ids), int(lengths.max())), pad_id, dtype=torch.long)
+    for i, row in enumerate(ids):
+        input_ids[i, : len(row)] = torch.tensor(row)
+    return input_ids, (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()
 
 
 def _same_features(features: dict, expected: dict) -> bool:
@@ -382,11 +383,12 @@ def _pooling_runs(positions: torch.Tensor, batch: int, width: int) -> tuple[torc
         >>> rows.tolist(), runs
         ([0, 1, 1, 2, 3, 4], [(0, 2, 0, 3)])
     """
-    runs = _equal_length_runs(positions, batch, width)
+    sequence_lengths = torch.bincount(torch.div(positions, width, rounding_mode="floor"), minlength=batch).tolist()
+    runs = _equal_length_runs(sequence_lengths)
     groups = _merged_runs(runs)
     if len(groups) == len(runs):
         return None, runs
-    lengths = torch.tensor([run[3] for run in runs for _ in range(run[1] - run[0])])
+    lengths = torch.tensor(sequence_lengths)
     padded = torch.tensor([max(run[3] for run in runs[a:b]) for a, b in groups for run in runs[a:b] for _ in range(run[1] - run[0])])
     ends = torch.cumsum(padded, 0)
     sequence = torch.repeat_interleave(torch.arange(batch), padded)  # each projected row's sequence
@@ -421,13 +423,13 @@ def _merged_runs(runs: list[tuple[int, int, int, int]]) -> list[tuple[int, int]]
     return groups[::-1]
 
 
-def _equal_length_runs(positions: torch.Tensor, batch: int, width: int) -> list[tuple[int, int, int, int]]:
+def _equal_length_runs(lengths: list[int]) -> list[tuple[int, int, int, int]]:
     """(first sequence, end sequence, first token, length) for each run of consecutive sequences of one length.
 
-    Tokens are sequence-major (``positions`` come from the row-major attention mask), so a run's
-    tokens form one contiguous (sequences × length) block of the token matrix.
+    Tokens are sequence-major (the sequences' ``lengths`` in order), so a run's tokens form one
+    contiguous (sequences × length) block of the token matrix.
     """
-    lengths = torch.bincount(torch.div(positions, width, rounding_mode="floor"), minlength=batch).tolist()
+    batch = len(lengths)
     runs, seq, tok = [], 0, 0
     while seq < batch:
         end = seq
