@@ -535,3 +535,29 @@ def test_point_id_mapping() -> None:
     for bad in ["", 5, None]:
         with pytest.raises(SparsefitError):
             point_id(bad)  # type: ignore[arg-type]
+
+
+def test_canonical_rows_fast_path_reads_what_the_full_check_cleans() -> None:
+    """sparse_rows skips scipy's checks for a clean CSR matrix; anything else goes through clean_csr."""
+    from sparsefit.index.base import _canonical_rows, _rows_of, clean_csr, sparse_rows
+
+    rng = np.random.default_rng(3)
+    taken = 0
+    for trial in range(600):
+        shape = (int(rng.integers(1, 5)), int(rng.integers(1, 9)))
+        dense = rng.integers(-1, 3, size=shape) * (rng.random(shape) < 0.5)
+        m = sp.csr_matrix(dense.astype(np.float64))
+        if trial % 3 == 0:  # shuffled entries, an explicit zero, a duplicate: not canonical
+            coo = m.tocoo()
+            order = rng.permutation(coo.nnz)
+            rows = np.r_[coo.row[order], 0, 0]
+            cols = np.r_[coo.col[order], 0, shape[1] - 1]
+            m = sp.csr_matrix((np.r_[coo.data[order], 0.0, 1.0], (rows, cols)), shape=shape)
+            m = sp.csr_matrix((m.data, m.indices, m.indptr), shape=shape)  # keeps the duplicates
+        taken += _canonical_rows(m) is not None
+        fast, full = sparse_rows(m), _rows_of(clean_csr(m))
+        for a, b in zip((fast.indptr, fast.indices, fast.values), (full.indptr, full.indices, full.values)):
+            np.testing.assert_array_equal(a, b, err_msg=f"trial {trial}")
+    assert 300 < taken < 600  # both paths ran
+    with pytest.raises(SparsefitError, match="NaN"):
+        sparse_rows(sp.csr_matrix([[np.nan, 1.0]]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -144,3 +146,95 @@ def test_exact_index_refuses_two_stage_and_vice_versa(tmp_path) -> None:
 def _row(m: sp.csr_matrix) -> tuple[list[int], list[float]]:
     m = sp.csr_matrix(m)
     return m.indices.tolist(), m.data.astype(np.float64).tolist()
+
+
+def _counting_engine_queries(idx, monkeypatch) -> list[int]:
+    """Count the queries that reach the engine's own search (one list entry per call)."""
+    calls: list[int] = []
+    real = idx._engine_query
+
+    def counted(queries, with_payload):
+        calls.append(len(queries))
+        return real(queries, with_payload)
+
+    monkeypatch.setattr(idx, "_engine_query", counted)
+    return calls
+
+
+def test_edge_rescores_candidates_from_its_vector_copy(make_index, monkeypatch) -> None:
+    idx = _filled(make_index, "edge", TIGHT)
+    assert [p.name for p in (idx.path / "sparsefit_vectors").iterdir()] == ["000001"]
+    reference_run = _filled(make_index, "client-local", TIGHT)
+    q = queries()
+    filters = _per_row_filters(q.shape[0])
+    calls = _counting_engine_queries(idx, monkeypatch)
+    got = idx.search_batch(q, limit=10, filters=filters, with_payload=True)
+    assert calls == []  # every query rescored from the copy
+    for i, (a, b) in enumerate(zip(got, reference_run.search_batch(q, limit=10, filters=filters, with_payload=True))):
+        assert_same(a, [(h.product_id, h.score) for h in b], f"query {i}")
+        assert [h.payload for h in a] == [h.payload for h in b]
+    idx.search_batch(q[:3], limit=10, exact=True)
+    assert calls == [3]  # exact search is the engine's
+
+
+def test_without_its_vector_copy_edge_rescores_in_the_engine(tmp_path, monkeypatch) -> None:
+    ids, docs, payloads = corpus()
+    with open_index(path=tmp_path / "idx", two_stage=TIGHT) as idx:
+        idx.upsert(ids[:400], docs[:400], payloads[:400])
+        before = idx.search_batch(queries(), limit=10)
+    shutil.rmtree(tmp_path / "idx" / "sparsefit_vectors")  # as an index built before the copy existed
+    with open_index(path=tmp_path / "idx") as idx:
+        calls = _counting_engine_queries(idx, monkeypatch)
+        for i, (a, b) in enumerate(zip(idx.search_batch(queries(), limit=10), before)):
+            assert_same(a, [(h.product_id, h.score) for h in b], f"query {i}")
+        assert calls == [int((queries().getnnz(axis=1) > 0).sum())]  # all-zero queries ask no engine
+        idx.upsert(ids[400:], docs[400:], payloads[400:])  # the copy now holds only these 100
+        calls.clear()
+        after = idx.search_batch(queries(), limit=10)
+        assert 0 < calls[0] < int((queries().getnnz(axis=1) > 0).sum())  # a candidate outside the copy: to the engine
+    with open_index(path=tmp_path / "full", two_stage=TIGHT) as full:
+        full.upsert(ids[:400], docs[:400], payloads[:400])  # same thresholds as above
+        full.upsert(ids[400:], docs[400:], payloads[400:])
+        for i, (a, b) in enumerate(zip(after, full.search_batch(queries(), limit=10))):
+            assert_same(a, [(h.product_id, h.score) for h in b], f"query {i}")
+
+
+def test_the_vector_copy_follows_a_replaced_vector_across_reopening(tmp_path) -> None:
+    ids, docs, payloads = corpus()
+    q = queries()
+    changed = docs.tolil(copy=True)
+    hit = {h.product_id for hits in _exact_top(docs, ids, q) for h in hits[:1]}
+    rows = [ids.index(pid) for pid in sorted(hit)][:5]
+    for r in rows:  # the top product of some queries gets a vector that matches nothing
+        changed[r] = 0
+        changed[r, 30_000] = 1.0
+    changed = sp.csr_matrix(changed)
+    with open_index(path=tmp_path / "idx", two_stage=LOOSE) as idx:
+        idx.upsert(ids, docs, payloads)
+        idx.upsert([ids[r] for r in rows], changed[rows])
+        now = idx.search_batch(q, limit=10)
+    with open_index(path=tmp_path / "idx") as idx:  # two chunks, read as one
+        assert len(list((tmp_path / "idx" / "sparsefit_vectors").iterdir())) == 2
+        assert idx.search_batch(q, limit=10) == now
+    for i, (a, b) in enumerate(zip(now, _exact_top(changed, ids, q))):
+        assert_same(a, [(h.product_id, h.score) for h in b], f"query {i}")
+    assert not {ids[r] for r in rows} & {h.product_id for hits in now for h in hits}
+
+
+def test_an_idf_two_stage_index_keeps_no_vector_copy(tmp_path) -> None:
+    ids, docs, payloads = corpus()
+    with open_index(path=tmp_path / "idx", two_stage=LOOSE, modifier="idf") as idx:
+        idx.upsert(ids, docs, payloads)
+        assert not (tmp_path / "idx" / "sparsefit_vectors").exists()  # idf weights live in the engine
+        assert idx.search_batch(queries(), limit=10) == idx.search_batch(queries(), limit=10, exact=True)
+
+
+def _exact_top(docs: sp.csr_matrix, ids: list[str], q: sp.csr_matrix, k: int = 10) -> list[list]:
+    from sparsefit.index import Hit
+
+    scores = (q @ docs.T).toarray()
+    out = []
+    for row in scores:
+        order = sorted((i for i in np.flatnonzero(row > 0)), key=lambda i: (-row[i], ids[i]))[:k]
+        out.append([Hit(ids[i], float(row[i]), {}) for i in order])
+    return out

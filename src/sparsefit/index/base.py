@@ -16,8 +16,9 @@ Decisions shared by both engines:
 * Search is exact unless the index was created with :class:`TwoStage`: then each point also
   holds a *candidate vector* (its postings among the heaviest ``posting_cap`` of each term),
   the query's heaviest terms find candidates there, and those are rescored exactly with the full
-  vectors, in one engine call (Qdrant's prefetch). Latency is then bounded by the cap, not by the
-  catalog size; ``exact=True`` still searches exactly.
+  vectors: by the server in one engine call (Qdrant's prefetch), by Qdrant Edge from a copy of
+  the vectors beside the index (``rescore.py``, far faster). Latency is then bounded by the cap,
+  not by the catalog size; ``exact=True`` still searches exactly.
 
 Example:
     >>> point_id("100001"), point_id("00123") != 123
@@ -334,7 +335,30 @@ def sparse_rows(vectors: Any, *, what: str = "vectors") -> SparseRows:
         >>> r.row(0)
         ([1, 5], [2.0, 4.0])
     """
-    return _rows_of(clean_csr(vectors, what=what))
+    rows = _canonical_rows(vectors)
+    return rows if rows is not None else _rows_of(clean_csr(vectors, what=what))
+
+
+def _canonical_rows(vectors: Any) -> SparseRows | None:
+    """The rows of a CSR matrix that needs no cleaning, read without scipy's checks (~10x faster
+    for one query row); ``None`` for anything else, which :func:`clean_csr` then checks and cleans."""
+    if not sp.issparse(vectors) or vectors.format != "csr" or vectors.ndim != 2 or vectors.shape[1] > MAX_DIMENSION:
+        return None
+    indptr, indices, data = (np.asarray(a) for a in (vectors.indptr, vectors.indices, vectors.data))
+    if len(indptr) != vectors.shape[0] + 1 or indptr[0] != 0 or indptr[-1] != len(indices) or len(data) != len(indices):
+        return None
+    steps = np.diff(indices.astype(np.int64))
+    starts = indptr[1:-1]
+    steps[starts[(starts > 0) & (starts < len(indices))] - 1] = 1  # a new row may start lower
+    if (
+        (np.diff(indptr) < 0).any()
+        or (len(indices) and (indices.min() < 0 or indices.max() >= vectors.shape[1]))
+        or (steps <= 0).any()
+        or not np.isfinite(data).all()
+        or (data == 0).any()
+    ):
+        return None
+    return SparseRows(indptr.astype(np.int64), indices.astype(np.int64), data.astype(np.float64))
 
 
 def _rows_of(m: sp.csr_matrix) -> SparseRows:
@@ -641,6 +665,7 @@ class SparseIndex(abc.ABC):
         batch_size = _positive_int("batch_size", batch_size)
         pids = _unique_point_ids(ids)
         candidates = self._candidate_rows(matrix)  # after every check: the first upsert fixes the thresholds
+        self._before_write(pids, ids, matrix)
         for start in range(0, len(ids), batch_size):
             stop = min(start + batch_size, len(ids))
             points = [
@@ -742,6 +767,9 @@ class SparseIndex(abc.ABC):
     @abc.abstractmethod
     def _write(self, points: list[PreparedPoint]) -> None:
         """Upsert one batch of points in one engine call."""
+
+    def _before_write(self, point_ids: list[int | str], product_ids: list[str], vectors: sp.csr_matrix) -> None:
+        """Called once per upsert, after every check and before the first batch is written."""
 
     def _after_write(self) -> None:
         """Called once after an upsert finished (e.g. to flush)."""
