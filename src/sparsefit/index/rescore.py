@@ -2,14 +2,14 @@
 
 Qdrant Edge rescores a prefetch's candidates (``exact=True``) by reading and decoding each stored
 vector on its own: 0.6-1.0 ms for 50 candidates at 1M points, a quarter of a two-stage search.
-The same dot products over plain CSR arrays take about 0.05 ms in numpy, so a two-stage Edge
+The same dot products over plain CSR arrays take about 0.1 ms in numpy, so a two-stage Edge
 index keeps its full vectors a second time, in ``sparsefit_vectors/`` inside the index folder:
 
 * each upsert call writes one chunk folder (``.npy`` arrays: CSR rows, point keys, product ids),
   under a temporary name first and renamed when complete, *before* the engine write;
 * a later chunk's row for a point replaces an earlier one (upsert replaces, as in the engine);
 * a candidate the chunks do not hold (an index built before this store, a crash between the two
-  writes) makes that query fall back to the engine's own rescoring: never a wrong score.
+  writes) makes that query fall back to the engine's own rescoring, never to a missing score.
 
 Example:
     >>> import tempfile, scipy.sparse as sp
