@@ -127,9 +127,15 @@ def _holds(c: Match | Range, payload: dict) -> bool:
     )
 
 
-def reference(q: sp.csr_matrix, limit: int, f: Filter | None) -> list[tuple[str, float]]:
-    """Exact top-k: float64 dot products over documents sharing a token, score desc, id asc."""
-    ids, docs, payloads = corpus()
+def reference(
+    q: sp.csr_matrix, limit: int, f: Filter | None, docs: sp.csr_matrix | None = None
+) -> list[tuple[str, float]]:
+    """Exact top-k: float64 dot products over documents sharing a token, score desc, id asc.
+
+    ``docs`` replaces the corpus vectors (same ids and payloads).
+    """
+    ids, corpus_docs, payloads = corpus()
+    docs = corpus_docs if docs is None else docs
     scores = (docs.astype(np.float64) @ q.astype(np.float64).T).toarray().ravel()
     overlap = ((docs != 0).astype(np.int32) @ (q != 0).astype(np.int32).T).toarray().ravel() > 0
     cand = [
