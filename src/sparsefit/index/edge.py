@@ -262,7 +262,11 @@ class EdgeIndex(SparseIndex):
             if scored is None:
                 out.append(None)
                 continue
-            ranked = sorted(zip(scored[0], scored[1].tolist()), key=lambda h: (-h[1], h[0]))[: q.limit]
+            product_ids, scores = scored
+            if len(scores) > q.limit:  # only the top q.limit scores and their ties need ordering by id
+                keep = np.flatnonzero(scores >= np.partition(scores, -q.limit)[-q.limit])
+                product_ids, scores = [product_ids[k] for k in keep], scores[keep]
+            ranked = sorted(zip(product_ids, scores.tolist()), key=lambda h: (-h[1], h[0]))[: q.limit]
             out.append([(pid, score, {}) for pid, score in ranked])
         if with_payload:
             found = [pid for hits in out if hits for pid, _, _ in hits]

@@ -105,7 +105,8 @@ class VectorStore:
         ``None`` when a point is not in the store: the caller must rescore another way.
         """
         rows = self._load()
-        found = [rows.row_of.get(point_number(p)) for p in point_ids]
+        row = rows.row_of.get
+        found = [row(p) if type(p) is int else row(point_number(p)) for p in point_ids]  # ints: most ids
         if None in found:
             return None
         which = np.asarray(found, dtype=np.int64)
@@ -118,7 +119,10 @@ class VectorStore:
         inside = terms < rows.dimensions  # terms no stored vector has add nothing
         query[terms[inside]] = np.asarray(values, dtype=np.float32)[inside]
         products = query[rows.indices[positions]] * rows.values[positions]
-        scores = np.bincount(np.repeat(np.arange(len(which)), lengths), weights=products, minlength=len(which))
+        if lengths.all():  # no empty row: one sum per run of positions
+            scores = np.add.reduceat(products, firsts, dtype=np.float64) if len(products) else np.zeros(0)
+        else:
+            scores = np.bincount(np.repeat(np.arange(len(which)), lengths), weights=products, minlength=len(which))
         return rows.product_ids[which].tolist(), scores.astype(np.float32)  # as the engine scores
 
     def _chunks(self) -> list[Path]:
