@@ -352,6 +352,7 @@ def _edge_latency(docs, queries, kind: str, two_stage_settings: dict) -> dict:
 
     from sparsefit.index import TwoStage, open_index
     from sparsefit.index.base import candidate_vectors
+    from sparsefit.index.edge import VECTORS_DIR
 
     size = docs.shape[0]
     two_stage = TwoStage(**two_stage_settings)
@@ -369,7 +370,7 @@ def _edge_latency(docs, queries, kind: str, two_stage_settings: dict) -> dict:
             out[mode], tops[mode] = _timed_searches(index, queries, exact)
         index.close()
         # the same index without its vector copy: candidates rescored by the engine (the server's way)
-        shutil.rmtree(Path(work) / "index" / "sparsefit_vectors")
+        shutil.rmtree(Path(work) / "index" / VECTORS_DIR)
         index = open_index(path=Path(work) / "index")
         out["two_stage_engine_rescoring"], _ = _timed_searches(index, queries, False)
         index.close()

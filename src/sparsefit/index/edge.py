@@ -231,9 +231,9 @@ class EdgeIndex(SparseIndex):
 
     def _query(self, queries: list[PreparedQuery], with_payload: bool) -> list[list[RawHit]]:
         results: list[list[RawHit] | None] = [None] * len(queries)
-        if self.two_stage is not None and self._vectors.holds_rows():
-            staged = [i for i, q in enumerate(queries) if q.candidate is not None]
-            for i, hits in zip(staged, self._rescored([queries[i] for i in staged], with_payload) if staged else []):
+        staged = [i for i, q in enumerate(queries) if q.candidate is not None]
+        if staged and self._vectors.holds_rows():
+            for i, hits in zip(staged, self._rescored([queries[i] for i in staged], with_payload)):
                 results[i] = hits
         rest = [i for i, hits in enumerate(results) if hits is None]  # exact, or a candidate not in the copy
         if rest:

@@ -157,7 +157,7 @@ class VectorStore:
                 "indptr": np.concatenate([[0]] + [p["indptr"][1:] + o for p, o in zip(parts, offsets)]),
                 **{n: np.concatenate([p[n] for p in parts]) for n in ARRAYS[1:]},
             }
-        numbers = [int(k) if k.isdigit() else uuid.UUID(k).int for k in merged["keys"].tolist()]
+        numbers = [point_number(int(k) if k.isdigit() else k) for k in merged["keys"].tolist()]
         row_of = dict(zip(numbers, range(len(numbers))))  # later rows win
         dimensions = int(merged["indices"].max()) + 1 if len(merged["indices"]) else 0
         return _Rows(merged["indptr"], merged["indices"], merged["values"], merged["product_ids"], row_of, dimensions)
