@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from sparsefit.config import save_settings, load_settings, read_config_file
+from sparsefit.config import MIN_TOKEN_LENGTH, load_settings, read_config_file, save_settings, token_problem
 from sparsefit.errors import SparsefitError
+from tests.conftest import EXAMPLES
 
 
 def test_defaults():
@@ -63,3 +68,81 @@ def test_api_keys_come_from_env_and_are_never_saved(monkeypatch, tmp_path):
     saved = (tmp_path / "config.yaml").read_text()
     assert "secret" not in saved
     assert load_settings(tmp_path / "config.yaml").qdrant_api_key.get_secret_value() == "secret-123"  # a resumed run
+
+
+# -- bearer tokens -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "token, problem",
+    [
+        ("", "the token is empty"),
+        ("   \t ", "the token is only whitespace"),
+        ("a", "the token has only 1 character;"),
+        ("x" * (MIN_TOKEN_LENGTH - 1), f"the token has only {MIN_TOKEN_LENGTH - 1} characters"),
+        (" " + "x" * MIN_TOKEN_LENGTH, "starts or ends with whitespace"),
+        ("x" * MIN_TOKEN_LENGTH + "\n", "starts or ends with whitespace"),
+    ],
+)
+def test_token_problem_says_why_and_how_to_make_one(token, problem):
+    said = token_problem(token)
+    assert said is not None and problem in said
+    assert "at least 16 characters" in said and "secrets.token_urlsafe(24)" in said
+    assert MIN_TOKEN_LENGTH == 16
+
+
+@pytest.mark.parametrize("token", [None, "x" * MIN_TOKEN_LENGTH, "Zq3-" * 8])
+def test_token_problem_accepts_no_token_and_long_tokens(token):
+    assert token_problem(token) is None
+
+
+def test_settings_refuse_a_short_token_from_flag_env_or_file(tmp_path, monkeypatch):
+    with pytest.raises(SparsefitError, match="setting 'token' is invalid: the token has only 10 characters") as exc:
+        load_settings(token="abcde12345")
+    assert "abcde12345" not in str(exc.value) and "SPARSEFIT_TOKEN" in str(exc.value)
+    monkeypatch.setenv("SPARSEFIT_TOKEN", "")
+    with pytest.raises(SparsefitError, match="the token is empty"):
+        load_settings()
+    monkeypatch.delenv("SPARSEFIT_TOKEN")
+    file = tmp_path / "s.yaml"
+    file.write_text("token: '  '\n")
+    with pytest.raises(SparsefitError, match="the token is only whitespace"):
+        load_settings(file)
+    good = "k" * MIN_TOKEN_LENGTH
+    assert load_settings(token=good).token.get_secret_value() == good
+
+
+# -- threads -----------------------------------------------------------------------------------
+THREADS_PROBE = """
+import os, sys
+import torch
+from tokenizers import Tokenizer
+from sparsefit.models import ALIASES
+
+if sys.argv[1] == "cli":      # SPARSEFIT_THREADS is set: any command that loads settings applies it
+    from sparsefit.cli import main
+    main(["inspect", sys.argv[2]])
+elif sys.argv[1] == "api":    # the Python API: load_settings applies it too
+    from sparsefit.config import load_settings
+    load_settings(threads=int(sys.argv[2]))
+tokenizer = Tokenizer.from_file(str(ALIASES["splade-tiny"].folder() / "tokenizer.json"))
+before = len(os.listdir("/proc/self/task"))
+tokenizer.encode_batch([f"cordless drill {i}" for i in range(5000)])  # starts the tokenizers' thread pool
+print(torch.get_num_threads(), torch.get_num_interop_threads(), len(os.listdir("/proc/self/task")) - before)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
+def test_threads_setting_limits_torch_and_the_tokenizers_pool():
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SPARSEFIT_THREADS", "RAYON_NUM_THREADS", "RAYON_RS_NUM_CPUS", "TOKENIZERS_PARALLELISM",
+                        "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+    def probe(*args: str, **extra_env: str) -> list[int]:
+        done = subprocess.run([sys.executable, "-c", THREADS_PROBE, *args], capture_output=True, text=True,
+                              env={**env, **extra_env}, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return [int(n) for n in done.stdout.split()[-3:]]
+
+    default = probe("none")
+    threads = max(default) + 1  # differs from every default, so the check cannot pass by accident
+    assert probe("cli", str(EXAMPLES / "catalog.csv"), SPARSEFIT_THREADS=str(threads)) == [threads] * 3
+    assert probe("api", str(threads)) == [threads] * 3

@@ -1,6 +1,9 @@
 """The ``sparsefit`` command line: a thin typer layer over the Python API.
 
-Every :class:`~sparsefit.errors.SparsefitError` becomes one line on stderr and exit code 2.
+Every :class:`~sparsefit.errors.SparsefitError` and every usage error (unknown command or option, a
+bad or missing value) becomes one line on stderr and exit code 2, never a traceback. ``--help`` and
+``--version`` exit 0; ``sparsefit`` alone (or a command group alone, ``sparsefit rules``) prints the
+help and exits 2, as a command line without a command is a usage error.
 
 Example:
     $ sparsefit evaluate examples/catalog.csv --judgments examples/judged_queries.csv
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sparsefit.errors import EXIT_USAGE, SparsefitError
@@ -33,6 +37,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("sparsefit")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            installed = "unknown (not installed)"
+        typer.echo(f"sparsefit {installed}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    pass
+
 
 # -- options shared by the commands that read a catalog and judgments --------------------------
 CatalogArg = Annotated[Path, typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")]
@@ -159,9 +184,10 @@ def evaluate(
 @app.command()
 @with_data_options
 def train(
+    ctx: typer.Context,
     catalog: Annotated[Optional[Path], typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")] = None,
     judgments: JudgmentsOpt = None,
-    resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage, with the settings it was started with (no other flags)")] = None,
     base_model: Annotated[Optional[str], typer.Option(help=f"model to fine-tune (default {_default('base_model')})")] = None,
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
     rounds: Annotated[Optional[int], typer.Option(help=f"training rounds (default {_default('rounds')})")] = None,
@@ -173,6 +199,7 @@ def train(
     mining_strategy: Annotated[Optional[str], typer.Option(help=f"top, mixed or random (default {_default('mining_strategy')})")] = None,
     positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a round-0 training positive")] = None,
     mined_positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a mining-round training positive")] = None,
+    mine_judged_partials: Annotated[bool, typer.Option("--mine-judged-partials", help="let products judged for a query below a positive but above zero (e.g. ESCI Substitutes) be its mined negatives")] = False,
     export_model: Annotated[Optional[str], typer.Option(help=f"average (of every round's weights) or last (default {_default('export_model')})")] = None,
     train_precision: Annotated[Optional[str], typer.Option(help="auto, float32 or bfloat16 (autocast; weights stay float32). Default auto: bfloat16 for models of hidden size 256+ on CPUs with AMX/AVX512-BF16")] = None,
     test_judgments: Annotated[Optional[Path], typer.Option("--eval-judgments", "--test-judgments", help="held-out judgments file instead of a random split (every query in it is held out)")] = None,
@@ -193,6 +220,7 @@ def train(
 
     started = time.perf_counter()
     if resume is not None:
+        _refuse_flags_with_resume(ctx, resume, catalog)
         trainer = resume_trainer(resume)
         console.print(f"Resuming {resume}: finished stages {', '.join(trainer.state.stages) or 'none'}")
     else:
@@ -202,7 +230,8 @@ def train(
             config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
             mining_strategy=mining_strategy, positive_min_gain=positive_min_gain,
-            mined_positive_min_gain=mined_positive_min_gain, export_model=export_model, train_precision=train_precision,
+            mined_positive_min_gain=mined_positive_min_gain, mine_judged_partials=mine_judged_partials or None,
+            export_model=export_model, train_precision=train_precision,
             test_judgments=test_judgments,
             queries_per_product=queries_per_product, query_products=query_products, llm_url=llm_url, llm_model=llm_model,
             seed=seed, output=output, qdrant_url=qdrant_url, search_posting_cap=search_posting_cap,
@@ -224,6 +253,36 @@ def train(
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
     exported = "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model"
     console.print(f"Model: {model} ({exported}; a SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
+
+
+def _refuse_flags_with_resume(ctx: typer.Context, resume: Path, catalog: Path | None) -> None:
+    """``train --resume RUN`` uses the run's own catalog, judgments and saved settings: refuse anything
+    else given with it (it would be silently ignored). The flags are checked before RUN is read."""
+    ignored = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name in ("resume", "catalog") or source is None or source.name not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue  # not given: its default
+        ignored.append(next((opt for opt in param.opts if opt.startswith("--")), param.opts[0]))
+    if catalog is not None and (resume / "run.json").is_file():
+        from sparsefit.run import read_json
+
+        recorded = read_json(resume / "run.json").get("catalog")
+        if recorded is None or not _same_file(catalog, Path(recorded)):
+            ignored.insert(0, f"CATALOG {catalog} (the run's catalog is {recorded})")
+    if ignored:
+        raise SparsefitError(
+            "--resume continues a run with the catalog and settings it was started with; "
+            f"these would be ignored: {', '.join(ignored)}",
+            hint=f"drop them (sparsefit train --resume {resume}), or start a new run with --output",
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:  # one of them is missing: compare the paths
+        return a.resolve() == b.resolve()
 
 
 @app.command("generate-queries")
@@ -296,6 +355,8 @@ def search(
         confidence = "" if hit["confidence"] is None else f"{hit['confidence']:.2f}"
         table.add_row(str(hit["rank"]), hit["product_id"], f"{hit['score']:.3f}", confidence, shown[:200])
     Console().print(table)
+    if result["confidence_note"] and result["hits"]:
+        Console().print(f"confidence: {result['confidence_note']}")
     for fired in result["rules_fired"]:
         Console().print(f"exclusion rule {fired['id']} (\"{fired['when']}\" excludes \"{fired['exclude']}\"): "
                         f"{fired['excluded_products']} products left out")
@@ -419,20 +480,22 @@ def studio(
     host: Annotated[Optional[str], typer.Option(help="address to bind (default 127.0.0.1)")] = None,
     port: Annotated[Optional[int], typer.Option(help="port (default 8000)")] = None,
     token: TokenOpt = None,
+    max_jobs: Annotated[Optional[int], typer.Option(help="training jobs run at once; the others wait queued (default 1)")] = None,
     no_open: Annotated[bool, typer.Option("--no-open", help="do not open a browser")] = False,
     config: Optional[Path] = None,
 ) -> None:
     """The web studio: start training runs, follow them live, compare runs, and search with explanations."""
     from sparsefit.serving.app import create_app
 
-    settings = _serve_settings(config, host=host, port=port, token=token, workspace=workspace, allow_roots=allow_root)
+    settings = _serve_settings(config, host=host, port=port, token=token, workspace=workspace, allow_roots=allow_root,
+                               max_jobs=max_jobs)
     roots = settings.allow_roots or [Path.cwd()]
     for root in roots:
         if not root.is_dir():
             raise SparsefitError("allowed root is not a folder", file=root, hint="pass an existing folder to --allow-root")
     secret = settings.token.get_secret_value() if settings.token else None
     app_ = create_app(list(run or []), workspace=settings.workspace, allowed_roots=roots, token=secret,
-                      max_upload_mb=settings.max_upload_mb)
+                      max_upload_mb=settings.max_upload_mb, max_jobs=settings.max_jobs)
     url = f"http://{settings.host}:{settings.port}/studio" + (f"?token={secret}" if secret else "")
     if not no_open:
         import webbrowser
@@ -516,30 +579,48 @@ def calibrate(run: Annotated[Path, typer.Argument(help="a finished run folder")]
                   f"(two-fold), Brier {r['brier_cross_fitted']}. Saved to {run / 'confidence.json'}.")
 
 
+def _usage_line(exc) -> str:
+    """A usage error as one line: what is wrong, then the command's usage and where its help is."""
+    ctx = exc.ctx
+    if ctx is None:
+        return f"{exc.format_message()}. Fix: see 'sparsefit --help'"
+    usage = " ".join(ctx.get_usage().split())  # "Usage: sparsefit train [OPTIONS] [catalog]"
+    return f"{exc.format_message().rstrip('.')}. Fix: see '{ctx.command_path} --help' ({usage[0].lower()}{usage[1:]})"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app, turning user errors into one line and exit code 2."""
-    try:
-        app(args=argv, standalone_mode=False)
-    except SparsefitError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    """Entry point: runs the app, turning user errors (ours and typer's usage errors) into one line and exit code 2.
+
+    ``argv`` defaults to ``sys.argv[1:]``. It returns on success (exit code 0) and raises ``SystemExit`` otherwise.
+    """
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    def error(text: str) -> None:
+        console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:
+
+    try:
+        code = app(args=argv, prog_name="sparsefit", standalone_mode=False)
+    except SparsefitError as exc:
+        error(str(exc))
+    except NoArgsIsHelpError as exc:  # `sparsefit` or `sparsefit rules` alone: typer printed the help
+        if exc.format_message().strip():  # (without rich, the help is the message)
+            typer.echo(exc.format_message(), err=True)
+        sys.exit(EXIT_USAGE)
+    except UsageError as exc:  # unknown command or option, a bad or missing value
+        error(_usage_line(exc))
+    except ClickException as exc:
+        error(exc.format_message())
+    except (KeyboardInterrupt, typer.Abort):
         console.print("[yellow]interrupted[/]")
         sys.exit(130)
     except OSError as exc:  # the safety net for file system trouble not caught where it happened
         where = f"{exc.filename}: " if exc.filename else ""
-        console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}. Fix: check the path, its permissions and free disk space.",
-                      highlight=False, soft_wrap=True)
-        sys.exit(EXIT_USAGE)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(EXIT_USAGE)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise
+        error(f"{where}{exc.strerror or exc}. Fix: check the path, its permissions and free disk space.")
+    # Without standalone mode typer returns what the command returned, or the code of a typer.Exit
+    # (--help and --version: 0; Ctrl-C during a command: 130).
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

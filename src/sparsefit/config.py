@@ -27,6 +27,36 @@ ENCODE_BATCH_SIZE = 128
 
 CONFIG_FILE_ENV = "SPARSEFIT_CONFIG"
 
+# A bearer token shorter than this is refused for every command (and by the web app): an empty one
+# would switch authentication off, a short one can be guessed.
+MIN_TOKEN_LENGTH = 16
+TOKEN_EXAMPLE = 'python -c "import secrets; print(secrets.token_urlsafe(24))"'
+
+
+def token_problem(token: str | None) -> str | None:
+    """Why ``token`` cannot be a bearer token, or None when it can (None itself: no token, fine here).
+
+    Refused: empty or whitespace-only tokens, tokens shorter than :data:`MIN_TOKEN_LENGTH`
+    characters, and tokens starting or ending with whitespace (HTTP strips it, so they never match).
+
+    Example:
+        >>> token_problem("abc")
+        'the token has only 3 characters; it must be at least 16 characters, e.g. generate one with `python -c "import secrets; print(secrets.token_urlsafe(24))"`'
+        >>> token_problem("x" * 16) is None
+        True
+    """
+    if token is None:
+        return None
+    if not token.strip():
+        what = "is empty" if not token else "is only whitespace"
+    elif token != token.strip():
+        what = "starts or ends with whitespace"
+    elif len(token) < MIN_TOKEN_LENGTH:
+        what = f"has only {len(token)} character{'s' if len(token) != 1 else ''}"
+    else:
+        return None
+    return f"the token {what}; it must be at least {MIN_TOKEN_LENGTH} characters, e.g. generate one with `{TOKEN_EXAMPLE}`"
+
 
 class Settings(BaseSettings):
     """Every setting of a sparsefit run; saved resolved into the run folder."""
@@ -39,6 +69,9 @@ class Settings(BaseSettings):
     template: str | None = Field(None, description='Python format string for the product text, e.g. "{brand} {title}"')
     encoding: str | None = Field(None, description="text encoding of the input files (default: UTF-8, with or without BOM)")
     on_invalid: Literal["error", "skip"] = Field("error", description="bad rows: stop with an error, or skip and count them")
+    max_decompressed_mb: int = Field(
+        512, ge=1, description="largest decompressed size of a .gz/.bz2/.xz catalog or judgments file (a guard against decompression bombs)"
+    )
 
     # -- judgments --------------------------------------------------------------------------
     query_field: str | None = Field(None, description="judgments column holding the query text")
@@ -64,7 +97,9 @@ class Settings(BaseSettings):
     bm25: bool = Field(True, description="evaluate BM25 (bm25s) as the baseline")
     batch_size: int = Field(ENCODE_BATCH_SIZE, gt=0, description="texts per encoding batch")
     max_seq_length: int = Field(128, gt=0, description="tokens kept per text")
-    threads: int | None = Field(None, gt=0, description="torch threads (default: all cores)")
+    threads: int | None = Field(
+        None, gt=0, description="CPU threads for torch and the tokenizers (default: all cores); load_settings applies it"
+    )
 
     # -- training ---------------------------------------------------------------------------
     base_model: str = Field("splade-tiny", description="model to fine-tune: alias, folder or hub id")
@@ -94,6 +129,9 @@ class Settings(BaseSettings):
     mining_strategy: Literal["top", "mixed", "random"] = Field("mixed", description="how negatives are sampled from the candidates: the hardest (top), any (random), or half each (mixed)")
     export_model: Literal["average", "last"] = Field(
         "average", description="the exported model: the weight average of every round's model, or the last round's"
+    )
+    mine_judged_partials: bool = Field(
+        False, description="let products judged for a query at a grade above zero but below a training positive (e.g. ESCI Substitutes) be mined as its hard negatives"
     )
     false_negative_fraction: float = Field(
         0.95, gt=0, description="drop candidates scoring at or above this fraction of the query's positive score"
@@ -127,10 +165,13 @@ class Settings(BaseSettings):
     # -- serving and studio -----------------------------------------------------------------
     host: str = Field("127.0.0.1", description="address the service binds; any other than loopback needs a token")
     port: int = Field(8000, ge=1, le=65535, description="port of the service")
-    token: SecretStr | None = Field(None, description="bearer token for every endpoint (set SPARSEFIT_TOKEN)")
+    token: SecretStr | None = Field(
+        None, description=f"bearer token for every endpoint, at least {MIN_TOKEN_LENGTH} characters (set SPARSEFIT_TOKEN)"
+    )
     workspace: Path = Field(Path("sparsefit-studio"), description="studio folder: its runs, jobs and uploads")
     allow_roots: list[Path] | None = Field(None, description="folders whose files the studio may train on (default: the current folder)")
     max_upload_mb: int = Field(200, ge=1, description="largest file the studio accepts as an upload")
+    max_jobs: int = Field(1, ge=1, le=64, description="studio training jobs run at once (the others wait queued); training uses every core")
 
     # -- output -----------------------------------------------------------------------------
     output: Path | None = Field(None, description="output folder (default: runs/<command>-<time>)")
@@ -140,6 +181,14 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = token_problem(value.get_secret_value() if value is not None else None)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @classmethod
@@ -198,20 +247,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Resolve the settings: ``overrides`` (CLI flags; None means unset) > env > file > defaults."""
+    """Resolve the settings: ``overrides`` (CLI flags; None means unset) > env > file > defaults.
+
+    When the resolved ``threads`` is set, it is applied to this process (see :func:`apply_threads`),
+    so every CLI command and every API call that loads settings honours ``SPARSEFIT_THREADS``.
+    """
     given = {key: value for key, value in overrides.items() if value is not None}
     previous = os.environ.get(CONFIG_FILE_ENV)
     if config_file is not None:
         os.environ[CONFIG_FILE_ENV] = str(config_file)
     try:
-        return Settings(**given)
+        settings = Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "settings"
         source = f" (from {config_file or os.environ.get(CONFIG_FILE_ENV)})" if (config_file or previous) else ""
+        message = first["msg"].removeprefix("Value error, ")  # our own validators' messages, as written
         raise SparsefitError(
-            f"setting '{name}' is invalid{source}: {first['msg']}",
-            hint=f"fix --{name.replace('_', '-')}, SPARSEFIT_{name.upper()} or the config file",
+            f"setting '{name}' is invalid{source}: {message}",
+            hint=f"change --{name.replace('_', '-')}, SPARSEFIT_{name.upper()} or the config file",
         ) from None
     finally:
         if config_file is not None:
@@ -219,6 +273,37 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
                 os.environ.pop(CONFIG_FILE_ENV, None)
             else:
                 os.environ[CONFIG_FILE_ENV] = previous
+    apply_threads(settings)
+    return settings
+
+
+_interop_threads_set = False
+
+
+def apply_threads(settings: Settings | int | None) -> None:
+    """Limit this process to ``settings.threads`` CPU threads (an int works too; None changes nothing).
+
+    torch: ``set_num_threads`` (intra-op, OpenMP/MKL), and ``set_num_interop_threads`` when torch still
+    allows it (only once, and only before its first parallel work; later calls keep the current pool).
+    The tokenizers' Rust (rayon) pool: ``RAYON_NUM_THREADS``, which rayon reads once, when the pool is
+    first used; so it holds if this runs before the first tokenizer batch of the process (load_settings
+    runs first in every command). It replaces a ``RAYON_NUM_THREADS`` already set.
+    """
+    global _interop_threads_set
+    threads = settings if settings is None or isinstance(settings, int) else settings.threads
+    if not threads:
+        return
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if not _interop_threads_set:
+        _interop_threads_set = True
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError:  # parallel work has started (or someone set it): the pool stays as it is
+            pass
 
 
 def save_settings(settings: Settings, path: Path) -> None:

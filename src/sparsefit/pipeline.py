@@ -28,6 +28,7 @@ from sparsefit.run import make_folder, new_run_folder, read_json, write_atomic, 
 
 SPLIT_FILE = "split.json"
 QUERIES_FILE = "queries.jsonl"  # generated training queries, when no judgments are given
+CONFIDENCE_PROBLEM_FILE = "confidence_problem.txt"  # why a run has no confidence.json
 AVERAGE = "average"  # the weight average of the rounds' models (the exported model by default)
 
 
@@ -75,7 +76,8 @@ def load_inputs(catalog_path: str | Path, judgments_path: str | Path, settings: 
 def catalog_options(settings: Settings) -> dict:
     """Keyword arguments of :func:`load_catalog` from the settings."""
     return dict(id_field=settings.id_field, text_fields=settings.text_fields, template=settings.template,
-                on_invalid=settings.on_invalid, encoding=settings.encoding)
+                on_invalid=settings.on_invalid, encoding=settings.encoding,
+                max_decompressed_bytes=settings.max_decompressed_mb * 1024**2)
 
 
 def judgments_options(settings: Settings) -> dict:
@@ -85,6 +87,7 @@ def judgments_options(settings: Settings) -> dict:
         scheme=settings.label_scheme, gains=settings.gains, relevant_threshold=settings.relevant_threshold,
         on_invalid=settings.on_invalid, on_unknown_product=settings.on_unknown_product,
         on_conflict=settings.on_conflict, encoding=settings.encoding,
+        max_decompressed_bytes=settings.max_decompressed_mb * 1024**2,
     )
 
 
@@ -421,9 +424,13 @@ class Trainer:
         positives: dict[str, list[str]] = {}
         for key, pid in self._pairs(n):
             positives.setdefault(key, []).append(pid)
+        # Never a negative for its query: a product judged above the scale's zero for it (an ESCI Substitute
+        # is not wrong for its query; 16% of a demo run's mined negatives once were), unless asked for.
+        threshold = self.train.scheme.relevant_threshold
         excluded: dict[str, list[str]] = {}
         for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist()):
-            if gain >= self.train.scheme.relevant_threshold or self._is_positive(gain, n):
+            judged_relevant = gain >= threshold if self.settings.mine_judged_partials else gain > 0
+            if judged_relevant or self._is_positive(gain, n):
                 excluded.setdefault(key, []).append(pid)
         options = MiningOptions(
             negatives=self.settings.negatives, top_k=self.settings.mining_top_k, strategy=self.settings.mining_strategy,
@@ -535,15 +542,36 @@ class Trainer:
         """
         import shutil
 
+        from sparsefit.run import atomic_folder
+
         target = self.folder / "model"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(self.final_model_folder(), target)
+        with atomic_folder(target) as temporary:  # `serve` never sees a half-copied model/
+            shutil.copytree(self.final_model_folder(), temporary, dirs_exist_ok=True)
         report = self.report()
         report.save(self.folder)
         write_atomic(self.folder / "README.md", model_card(report, self.settings, self.timings, self.inputs))
+        self._fit_confidence(target)
         self.state.mark("export")
         return target
+
+    def _fit_confidence(self, model_folder: Path) -> None:
+        """Fit the per-hit confidence on the held-out queries, as ``serve`` would, so ``sparsefit search``
+        shows it straight after training. A run whose held-out hits cannot give it (one class only) is
+        served without it, and ``confidence_problem.txt`` says why."""
+        from sparsefit.evaluation.confidence import FILE as CONFIDENCE_FILE
+        from sparsefit.evaluation.confidence import fit_on_held_out
+
+        problem_file = self.folder / CONFIDENCE_PROBLEM_FILE
+        encoder = load_encoder(str(model_folder), max_seq_length=self.settings.max_seq_length)
+        index, _ = self._index_for(encoder, None)
+        with index:
+            try:
+                fit_on_held_out(encoder, index, self.test, self.folder)
+            except SparsefitError as exc:
+                write_atomic(problem_file, f"{exc}\n")
+                (self.folder / CONFIDENCE_FILE).unlink(missing_ok=True)  # an earlier export's, for another model
+                return
+        problem_file.unlink(missing_ok=True)
 
     def final_model_folder(self) -> Path:
         """The model that is exported: the rounds' average when it was made, else the last evaluated round's."""

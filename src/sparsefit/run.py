@@ -13,7 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,39 @@ def read_json(path: Path) -> Any:
         raise SparsefitError("file not found", file=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SparsefitError(f"file is damaged ({exc})", file=path, hint="delete it and run again") from None
+
+
+@contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; when the block ends without error it takes
+    ``target``'s place by a rename, so a reader sees the old folder or the complete new one, never a
+    half-written one (a model being saved or exported while ``serve`` loads it). On error the
+    temporary folder is removed and ``target`` is left as it was.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "model"
+        >>> with atomic_folder(target) as tmp:
+        ...     _ = (tmp / "weights.bin").write_text("w")
+        >>> sorted(p.name for p in target.iterdir())
+        ['weights.bin']
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    temporary.mkdir()
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    os.replace(temporary, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def make_folder(path: Path) -> Path:

@@ -336,3 +336,91 @@ def test_fingerprint_follows_ids_and_texts(tmp_path):
     other = load_catalog(write(tmp_path, "c.csv", "product_id,title\n1,Cup\n"))
     assert first.fingerprint() == same.fingerprint() != other.fingerprint()
     assert len(first.fingerprint()) == 64
+
+
+# -- inputs that crashed the loaders (found by tests/data/test_properties.py, or by review) --------
+
+@pytest.mark.parametrize("name, text, row, column", [
+    ("p.json", "[" * 100_000 + "]" * 100_000, None, None),  # deeper than the JSON parser's recursion
+    ("p.jsonl", '{"id": "1", "title": "a"}\n{"id": "2", "title": ' + "[" * 100_000 + "]" * 100_000 + "}\n", 2, None),
+    # parses, but too deep for the code downstream
+    ("p.json", '[{"id": "1", "title": "a", "specs": ' + "[" * 500 + "]" * 500 + "}]", 1, "specs"),
+])
+def test_deeply_nested_json_is_a_clear_error_not_a_recursion_error(tmp_path, name, text, row, column):
+    err = error_of(load_catalog, write(tmp_path, name, text))
+    assert "nests lists or objects more than 64 levels deep" in str(err) and "flatten" in err.hint
+    assert (err.row, err.column) == (row, column)
+
+
+def test_json_nested_a_few_levels_still_loads(tmp_path):
+    records = [{"id": "1", "title": "Lamp", "specs": {"a": [[{"b": [1, 2]}]]}}]
+    catalog = load_catalog(write(tmp_path, "p.json", json.dumps(records)))
+    assert catalog.payload_of(0)["specs"] == {"a": [[{"b": [1, 2]}]]}
+
+
+def test_csv_integer_too_long_for_python_stays_text(tmp_path):
+    digits = "9" * 5000  # int() refuses more than 4,300 digits
+    catalog = load_catalog(write(tmp_path, "p.csv", f"product_id,title,code\n1,Mug,{digits}\n2,Cup,7\n"))
+    assert catalog.payload_of(0)["code"] == digits and catalog.payload_of(1)["code"] == "7"
+
+
+def test_csv_number_too_large_for_a_float_stays_text_instead_of_vanishing(tmp_path):
+    catalog = load_catalog(write(tmp_path, "p.csv", "product_id,title,size\n1,Mug,1e999\n2,Cup,2.5\n"))
+    assert catalog.payload_of(0)["size"] == "1e999" and catalog.payload_of(1)["size"] == "2.5"
+
+
+@pytest.mark.parametrize("name", ["p.json", "p.jsonl"])
+def test_json_integer_too_long_for_python_stays_text(tmp_path, name):
+    digits = "9" * 5000
+    record = '{"id": "1", "title": "Mug", "code": ' + digits + "}"
+    catalog = load_catalog(write(tmp_path, name, f"[{record}]" if name.endswith(".json") else record + "\n"))
+    assert catalog.ids == ["1"] and catalog.payload_of(0)["code"] == digits
+
+
+@pytest.mark.parametrize("name, record", [
+    ("p.json", '[{"id": "1", "title": "Mug \\ud83d"}]'),
+    ("p.jsonl", '{"id": "1", "title": "Mug \\ud83d"}\n'),
+    ("p.json", '[{"id": "1", "title": "Mug"}, {"id": "2", "title": "Cup", "x\\udc00": 1}]'),
+])
+def test_json_lone_surrogate_escape_is_a_clear_error(tmp_path, name, record):
+    err = error_of(load_catalog, write(tmp_path, name, record))
+    assert "lone surrogate escape" in str(err) and "pairs" in err.hint
+    str(err).encode("utf-8")  # the message itself prints anywhere
+
+
+def test_json_surrogate_pair_escape_is_a_character(tmp_path):
+    catalog = load_catalog(write(tmp_path, "p.json", '[{"id": "1", "title": "Mug \\ud83d\\ude00"}]'))
+    assert catalog.texts == ["Mug \U0001f600"]
+
+
+def test_encoding_that_decodes_to_lone_surrogates_is_a_clear_error(tmp_path):
+    path = write(tmp_path, "p.csv", b"product_id,title\n1,Mug \\ud800\n")
+    err = error_of(load_catalog, path, encoding="unicode_escape")
+    assert err.row == 2 and "lone surrogate (U+D800)" in str(err) and "--encoding" in err.hint
+
+
+@pytest.mark.parametrize("codec", ["punycode", "idna"])
+def test_codec_that_fails_without_a_position_is_a_clear_error(tmp_path, codec):
+    err = error_of(load_catalog, write(tmp_path, "p.csv", "product_id,title\n1,mug.xn--[\n"), encoding=codec)
+    assert f"can't decode the file as {codec}" in str(err) and "--encoding" in err.hint
+
+
+def test_parquet_text_that_is_not_utf8_is_a_clear_error(tmp_path):
+    offsets = pa.array([0, 3, 6], pa.int32()).buffers()[1]
+    titles = pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(b"Mug\xff\xfeX")])
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"product_id": ["1", "2"], "title": titles}), path)
+    err = error_of(load_catalog, path)
+    assert "not a readable Parquet file" in str(err) and "UTF8" in str(err)
+
+
+def test_invalid_byte_after_a_utf8_bom_is_reported_at_its_file_offset(tmp_path):
+    data = "\ufeffproduct_id,title\n1,Mug\n2,Cr".encode("utf-8") + b"\xe8me\n"
+    offset = data.index(b"\xe8")
+    err = error_of(load_catalog, write(tmp_path, "p.csv", data))
+    assert err.row == 3 and f"byte 0xe8 at byte offset {offset} is not valid UTF-8" in str(err)
+
+
+def test_blank_line_above_the_header_is_named(tmp_path):
+    err = error_of(load_catalog, write(tmp_path, "p.csv", "\nproduct_id,title\n1,Mug\n"))
+    assert err.row == 1 and "should be the header, is blank" in str(err) and "delete the blank line" in err.hint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -279,6 +280,24 @@ def test_jsonl_judgments_use_line_numbers(tmp_path):
     text = '{"query": "mug", "product_id": "p1", "label": 1}\n{"query": "mug", "product_id": "p2", "label": null}\n'
     err = error_of(load_judgments, write(tmp_path, "j.jsonl", text))
     assert err.row == 2 and "label is blank" in str(err)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"query": "mug", "product_id": "p1", "label": 1}\n{"query": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+     "more than 64 levels deep"),  # was a RecursionError
+    ('{"query": "mug", "product_id": "p1", "label": 1}\n{"query": "cup \\udc00", "product_id": "p2", "label": 1}\n',
+     "lone surrogate escape"),  # was a UnicodeEncodeError
+])
+def test_judgment_files_that_crashed_the_reader_are_clear_errors(tmp_path, catalog, text, fragment):
+    err = error_of(load_judgments, write(tmp_path, "j.jsonl", text), catalog)
+    assert err.row == 2 and fragment in str(err)
+
+
+def test_compressed_judgments_are_capped(tmp_path, catalog):
+    path = tmp_path / "j.csv.gz"
+    path.write_bytes(gzip.compress(b"query,product_id,label\n" + b"mug,p1,1\n" * 1000))
+    assert "exceeds the 1,000 bytes limit" in str(error_of(load_judgments, path, catalog, max_decompressed_bytes=1000))
+    assert len(load_judgments(path, catalog, max_decompressed_bytes=None, on_conflict="first")) == 1
 
 
 # -- the real Home Depot data ---------------------------------------------------------------------

@@ -347,3 +347,29 @@ def test_sparse_nonzero_is_torch_nonzero():
             expected = torch.nonzero(tested, as_tuple=True)
             got = sparse_nonzero(tested)
             assert all(torch.equal(a, b) for a, b in zip(got, expected)), shape
+
+
+def test_models_loaded_from_many_threads_at_once_all_load_and_agree():
+    """Concurrent loads once all failed ("Cannot copy out of meta tensor"): the service's first /explain calls."""
+    import threading
+
+    from sparsefit.models import load_encoder
+
+    encoders, errors = [], []
+    barrier = threading.Barrier(6)
+
+    def load() -> None:
+        barrier.wait()
+        try:
+            encoders.append(load_encoder("splade-tiny"))
+        except Exception as exc:  # collected: the assertion below names them
+            errors.append(repr(exc)[:200])
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(encoders) == 6
+    vectors = [e.encode_queries(["cordless drill"]) for e in encoders]
+    assert all((v != vectors[0]).nnz == 0 for v in vectors[1:])

@@ -13,11 +13,13 @@ from fastapi.testclient import TestClient
 from sparsefit.cli import main
 from sparsefit.serving.app import create_app, safe_name
 
+TOKEN = "a-test-token-of-24-chars"
+
 
 @pytest.fixture(scope="module")
 def client(tiny_run):
     app = create_app([tiny_run])
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
     app.state.runs.close()
 
@@ -116,14 +118,14 @@ def test_openapi_schema_lists_the_endpoints(client):
 
 
 def test_a_token_guards_every_endpoint(tiny_run, tmp_path):
-    app = create_app([], workspace=tmp_path / "ws", allowed_roots=[tmp_path], token="s3cret")
-    with TestClient(app) as c:
+    app = create_app([], workspace=tmp_path / "ws", allowed_roots=[tmp_path], token=TOKEN)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         for method, path in [("get", "/health"), ("post", "/search"), ("get", "/api/runs"), ("get", "/studio"),
                              ("get", "/api/files"), ("get", "/openapi.json"), ("get", "/docs")]:
             assert getattr(c, method)(path).status_code == 401, path
         assert c.get("/health", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert c.get("/health", headers={"Authorization": "Bearer s3cret"}).status_code == 200
-        page = c.get("/studio?token=s3cret")
+        assert c.get("/health", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        page = c.get(f"/studio?token={TOKEN}")
         assert page.status_code == 200 and "sparsefit_token" in page.headers["set-cookie"]
         assert c.get("/api/runs").status_code == 200  # the cookie now carries the token
     app.state.runs.close()
@@ -134,13 +136,13 @@ def test_studio_form_defaults_are_the_settings_defaults(tmp_path, monkeypatch):
     from sparsefit.serving.jobs import OPTIONS
 
     app = create_app([], workspace=tmp_path / "ws", allowed_roots=[tmp_path])
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         training = c.get("/api/defaults").json()["training"]
     settings = load_settings()
     assert set(training) == set(OPTIONS)
     assert training == {key: getattr(settings, key) for key in OPTIONS}
     monkeypatch.setenv("SPARSEFIT_ROUNDS", "5")  # the environment a job's `sparsefit train` also reads
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         assert c.get("/api/defaults").json()["training"]["rounds"] == 5
 
 
@@ -151,12 +153,12 @@ def test_studio_paths_and_uploads_stay_inside_their_roots(tiny_run, tmp_path):
     outside = tmp_path / "secret.csv"
     outside.write_text("sku,title\nB1,Saw\n")
     app = create_app([], workspace=tmp_path / "ws", allowed_roots=[allowed], max_upload_mb=1)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         names = [f["name"] for f in c.get("/api/files").json()["files"]]
         assert names == ["catalog.csv"]
         for path in (str(outside), str(allowed / ".." / "secret.csv"), "/etc/passwd"):
             response = c.post("/api/jobs", json={"catalog": path})
-            assert response.status_code == 403 and "allowed roots" in response.json()["detail"], path
+            assert response.status_code == 403 and "outside the folders the studio may read" in response.json()["detail"], path
         assert c.post("/api/jobs", json={"catalog": str(allowed / "missing.csv")}).status_code == 400
         bad_option = c.post("/api/jobs", json={"catalog": str(allowed / "catalog.csv"), "options": {"rm": "-rf"}})
         assert bad_option.status_code == 400 and "unknown training option" in bad_option.json()["detail"]
@@ -207,8 +209,8 @@ def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model,
     from pathlib import Path
 
     examples = Path(__file__).resolve().parents[2] / "examples"
-    app = create_app([], workspace=tmp_path / "ws", allowed_roots=[examples])
-    with TestClient(app) as c:
+    app = create_app([], workspace=tmp_path / "ws", allowed_roots=[examples, tiny_model])
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         # A studio started with SIGINT ignored (a script's `nohup sparsefit studio &`) must still cancel its jobs.
         inherited = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sparsefit.errors import SparsefitError
-from sparsefit.serving.confidence import ConfidenceModel, expected_calibration_error, fit, hit_features
+from sparsefit.evaluation.confidence import ConfidenceModel, expected_calibration_error, fit, hit_features
 
 
 def test_hit_features():

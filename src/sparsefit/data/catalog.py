@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sparsefit.data.readers import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
     Table,
     detect_column,
     normalise_name,
@@ -146,12 +147,14 @@ def load_catalog(
     template: str | None = None,
     on_invalid: Literal["error", "skip"] = "error",
     encoding: str | None = None,
+    max_decompressed_bytes: int | None = DEFAULT_MAX_DECOMPRESSED_BYTES,
 ) -> Catalog:
     """Load a product catalog; ids and text columns are detected unless given.
 
     ``text_fields`` may be a list or a comma-separated string. ``template`` is a Python format string
     over column names, e.g. ``"{brand}: {title}"``. Without a template the text fields are joined with
-    ". ", leaving out blank ones.
+    ". ", leaving out blank ones. A compressed file (.gz, .bz2, .xz) that expands past
+    ``max_decompressed_bytes`` (None: no cap) is an error, read without ever holding more than that.
 
     Example:
         >>> import tempfile, pathlib
@@ -161,7 +164,7 @@ def load_catalog(
         ['Lux: Lamp']
     """
     _check_mode(on_invalid)
-    table = read_table(path, encoding=encoding)
+    table = read_table(path, encoding=encoding, max_decompressed_bytes=max_decompressed_bytes)
     id_column = _id_column(table, id_field)
     fields, parts = _text_setup(table, id_column, text_fields, template)
     ids = table.values(id_column, use="id")

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from sparsefit.data.readers import Table, detect_column, read_table, resolve_column, show_columns
+from sparsefit.data.readers import (
+    DEFAULT_MAX_DECOMPRESSED_BYTES,
+    Table,
+    detect_column,
+    read_table,
+    resolve_column,
+    show_columns,
+)
 from sparsefit.errors import SparsefitError
 
 if TYPE_CHECKING:
@@ -430,12 +437,14 @@ def load_judgments(
     on_unknown_product: Literal["drop", "error"] = "drop",
     on_conflict: Literal["mean", "first", "error"] = "mean",
     encoding: str | None = None,
+    max_decompressed_bytes: int | None = DEFAULT_MAX_DECOMPRESSED_BYTES,
 ) -> Judgments:
     """Load judgments; columns and label scheme are detected unless given.
 
     ``scheme`` may be a name or a :class:`LabelScheme` (e.g. the training file's, so that a separate
     test file gets the very same gains). With a ``catalog``, judgments of unknown products are dropped
     and counted (``on_unknown_product="drop"``) or are an error; more than half unknown is always an error.
+    A compressed file that expands past ``max_decompressed_bytes`` (None: no cap) is an error.
 
     Example:
         >>> import tempfile, pathlib
@@ -453,7 +462,7 @@ def load_judgments(
     if on_conflict not in ("mean", "first", "error"):
         raise SparsefitError(f"on_conflict must be 'mean', 'first' or 'error', not '{on_conflict}'",
                              hint="pass --on-conflict mean, first or error")
-    table = read_table(path, encoding=encoding)
+    table = read_table(path, encoding=encoding, max_decompressed_bytes=max_decompressed_bytes)
     qcol, pcol, lcol = _columns(table, catalog, query_field, id_field, label_field)
     loader = _Loader(table, qcol, pcol, lcol, on_invalid == "skip")
     loader.drop_blank()

@@ -22,11 +22,13 @@ import gzip
 import io
 import json
 import lzma
+import math
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,16 @@ SUPPORTED = "CSV, TSV, JSON, JSON Lines (.jsonl/.ndjson) or Parquet (optionally 
 _INT_RE = r"[+-]?(?:0|[1-9][0-9]*)"
 _FLOAT_RE = r"[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _MAX_SHOWN_COLUMNS = 25
+# Default cap on what a .gz/.bz2/.xz file may expand to. gzip reaches ~1000:1, so a 4 MB upload can hold
+# 4 GB, and loading needs ~13x the text in RAM (one Python string per cell: a 36 MB CSV peaks at +465 MB
+# RSS). 512 MiB of text (~1.5 million products with descriptions, ~30x Home Depot's catalog) thus stays
+# near 7 GB, and the reported 1 GB-inside-4 MB bomb is refused. Callers with more memory pass
+# max_decompressed_bytes (None turns the cap off).
+DEFAULT_MAX_DECOMPRESSED_BYTES = 512 * 1024**2
+_CHUNK = 1024**2  # bytes pulled from a decompressor at a time
+_MAX_JSON_DEPTH = 64  # nesting deeper than this is no catalog, and would overflow recursive code downstream
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 @dataclass
@@ -87,8 +99,14 @@ class Table:
         return [value.strip() for value in self.frame[column].tolist()]
 
 
-def read_table(path: str | Path, *, encoding: str | None = None) -> Table:
+def read_table(
+    path: str | Path, *, encoding: str | None = None,
+    max_decompressed_bytes: int | None = DEFAULT_MAX_DECOMPRESSED_BYTES,
+) -> Table:
     """Read a CSV/TSV/JSON/JSONL/Parquet file; every problem is a :class:`SparsefitError`.
+
+    A .gz/.bz2/.xz file is decompressed as a stream and rejected once it expands past
+    ``max_decompressed_bytes`` (None: no cap), so a small compressed upload can't exhaust memory.
 
     Example:
         >>> read_table("no/such/file.csv")
@@ -96,11 +114,12 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> Table:
         sparsefit.errors.SparsefitError: no/such/file.csv: file not found. Fix: check the path (relative paths start from the current folder)
     """
     path = Path(path)
+    _check_limit(max_decompressed_bytes)
     fmt = _format_of(path)
-    data = _read_bytes(path)
+    data = _read_bytes(path, max_decompressed_bytes)
     if fmt == "parquet":
         return _read_parquet(path, data)
-    if not data.strip():
+    if not data or data.isspace():  # same test as "not data.strip()", without copying the data
         raise SparsefitError("file is empty", file=path, hint="export the table again, with a header row and data rows")
     text = _decode(data, path, encoding, fmt)
     if fmt in ("json", "jsonl"):
@@ -153,7 +172,8 @@ def detect_column(table: Table, candidates: tuple[str, ...], *, exclude: tuple[s
 def infer_column(values: pd.Series) -> pd.Series:
     """Typed version of a text column: Int64, Float64 or boolean if every non-blank value fits, else text.
 
-    Numbers with leading zeros ("00123") stay text. Blank values become NA.
+    Numbers with leading zeros ("00123") stay text, and so do numbers too large for a float ("1e999"),
+    which would otherwise become infinity and drop out of the payload. Blank values become NA.
 
     Example:
         >>> infer_column(pd.Series(["1", "", "3"])).tolist()
@@ -166,16 +186,18 @@ def infer_column(values: pd.Series) -> pd.Series:
     if not present.any():
         return pd.Series(pd.NA, index=values.index, dtype="object")
     filled = stripped[present]
-    if filled.str.fullmatch(_INT_RE).all():
+    if filled.str.fullmatch(_INT_RE).all() and filled.str.len().max() <= 20:  # longer can't be an int64
         numbers = [int(v) for v in filled]
         if all(-(2**63) <= n < 2**63 for n in numbers):
             out = pd.Series(pd.NA, index=values.index, dtype="Int64")
             out[present] = numbers
             return out
     if filled.str.fullmatch(_FLOAT_RE).all():
-        out = pd.Series(pd.NA, index=values.index, dtype="Float64")
-        out[present] = [float(v) for v in filled]
-        return out
+        floats = [float(v) for v in filled]
+        if all(math.isfinite(f) for f in floats):
+            out = pd.Series(pd.NA, index=values.index, dtype="Float64")
+            out[present] = floats
+            return out
     lowered = filled.str.casefold()
     if lowered.isin(["true", "false"]).all():
         out = pd.Series(pd.NA, index=values.index, dtype="boolean")
@@ -186,7 +208,8 @@ def infer_column(values: pd.Series) -> pd.Series:
 
 # -- files and bytes ------------------------------------------------------------------------------
 
-COMPRESSIONS = {".gz": gzip.decompress, ".bz2": bz2.decompress, ".xz": lzma.decompress}
+# Suffix -> a reader that decompresses as a stream (pandas is not used for reading, so .zip is not accepted).
+COMPRESSIONS: dict[str, Callable[[Path], IO[bytes]]] = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
 
 def _format_of(path: Path) -> str:
     if not path.exists():
@@ -207,11 +230,12 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, max_decompressed_bytes: int | None) -> bytes | bytearray:
     try:
-        data = path.read_bytes()
-        decompress = COMPRESSIONS.get(path.suffix.lower())
-        return decompress(data) if decompress is not None else data
+        open_compressed = COMPRESSIONS.get(path.suffix.lower())
+        if open_compressed is None:
+            return path.read_bytes()
+        return _decompress(open_compressed, path, max_decompressed_bytes)
     except (EOFError, ValueError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
         raise SparsefitError(f"the {path.suffix} file does not decompress ({exc})", file=path,
                              hint="compress it again, or pass the uncompressed file") from None
@@ -223,7 +247,40 @@ def _read_bytes(path: Path) -> bytes:
                              hint="check that the file is complete and accessible") from None
 
 
-def _decode(data: bytes, path: Path, encoding: str | None, fmt: str) -> str:
+def _check_limit(limit: int | None) -> None:
+    """A wrong cap is the caller's mistake: say so up front, not only when a compressed file comes along."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise SparsefitError(
+            f"max_decompressed_bytes must be a whole number of bytes (0 or more) or None, not {limit!r}",
+            hint="pass e.g. max_decompressed_bytes=1024**3 (1 GiB), or None for no limit",
+        )
+
+
+def _decompress(open_compressed: Callable[[Path], IO[bytes]], path: Path, limit: int | None) -> bytearray:
+    """The decompressed bytes, read a chunk at a time and counted, stopping once past ``limit``.
+
+    Memory stays at most ``limit`` plus one chunk whatever the file expands to (a bomb never gets
+    decompressed in full).
+    """
+    out = bytearray()
+    with open_compressed(path) as stream:
+        while chunk := stream.read(_CHUNK if limit is None else min(_CHUNK, limit + 1 - len(out))):
+            out += chunk
+            if limit is not None and len(out) > limit:
+                raise SparsefitError(
+                    f"decompressed size exceeds the {_size(limit)} limit", file=path,
+                    hint="decompress it yourself and pass the plain file, or raise SPARSEFIT_MAX_DECOMPRESSED_MB "
+                    "(max_decompressed_bytes= in Python)",
+                )
+    return out
+
+
+def _size(n: int) -> str:
+    """A byte count for messages: whole mebibytes as MB, else bytes."""
+    return f"{n // 1024**2:,} MB" if n and n % 1024**2 == 0 else f"{n:,} bytes"
+
+
+def _decode(data: bytes | bytearray, path: Path, encoding: str | None, fmt: str) -> str:
     name = encoding or "utf-8-sig"
     try:
         text = data.decode(name)
@@ -231,16 +288,29 @@ def _decode(data: bytes, path: Path, encoding: str | None, fmt: str) -> str:
         raise SparsefitError(f"unknown encoding '{encoding}'", file=path,
                              hint="pass a Python codec name such as utf-8, latin-1 or cp1252 to --encoding") from None
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        # utf-8-sig reports positions in the data after its BOM: shift them back to file offsets
+        offset = exc.start + len(data) - len(exc.object)
+        line = data.count(b"\n", 0, offset) + 1
         shown = "UTF-8" if encoding is None else encoding
         row = None if fmt == "json" else line
         where = f"line {line}, " if row is None else ""
         hint = ("re-save the file as UTF-8 or pass --encoding latin-1" if encoding is None
                 else "check --encoding (the file may be UTF-8: omit it)")
         raise SparsefitError(
-            f"{where}byte 0x{data[exc.start]:02x} at byte offset {exc.start} is not valid {shown}",
+            f"{where}byte 0x{exc.object[exc.start]:02x} at byte offset {offset} is not valid {shown}",
             file=path, row=row, hint=hint,
         ) from None
+    except UnicodeError as exc:  # codecs such as idna or punycode fail without a position
+        raise SparsefitError(f"can't decode the file as {encoding} ({exc})", file=path,
+                             hint="check --encoding (the file may be UTF-8: omit it)") from None
+    if encoding is not None and (lone := _SURROGATE.search(text)):  # only odd codecs (unicode_escape...) make these
+        line = text.count("\n", 0, lone.start()) + 1
+        row = None if fmt == "json" else line
+        raise SparsefitError(
+            f"{'' if row else f'line {line}, '}decoding as {encoding} gives a lone surrogate "
+            f"(U+{ord(lone.group()):04X}), which is not valid text", file=path, row=row,
+            hint="pass the file's real encoding to --encoding (e.g. utf-8, latin-1, cp1252)",
+        )
     return text.removeprefix("\ufeff")
 
 
@@ -288,6 +358,9 @@ def _read_delimited(text: str, path: Path, fmt: str) -> Table:
 
 
 def _header(record: list[str], path: Path) -> list[str]:
+    if len(record) <= 1 and not "".join(record).strip():  # a blank line where the header should be
+        raise SparsefitError("the first row, which should be the header, is blank", file=path, row=1,
+                             hint="delete the blank line(s) above the header row")
     names = [name.strip().removeprefix("\ufeff").strip() or f"unnamed_{i + 1}" for i, name in enumerate(record)]
     seen: set[str] = set()
     for name in names:
@@ -313,19 +386,44 @@ def _fit_record(record: list[str], width: int, row: int, path: Path, delimiter: 
 # -- JSON and JSON Lines --------------------------------------------------------------------------
 
 def _read_json(text: str, path: Path, fmt: str) -> Table:
+    escapes = _SURROGATE_ESCAPE.search(text) is not None  # only then can a lone surrogate come out of the parser
     if fmt == "jsonl":
         records, rows = _json_lines(text, path)
     else:
         try:
-            data = json.loads(text)
+            data = _loads(text)
         except json.JSONDecodeError as exc:
             if _looks_like_json_lines(text):
                 records, rows = _json_lines(text, path)
-                return _records_table(records, rows, path, "jsonl")
+                return _records_table(records, rows, path, "jsonl", escapes)
             raise SparsefitError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=path,
                                  hint="fix the JSON syntax (a list of objects, or one object per line)") from None
+        except RecursionError:
+            raise _too_deep(path, None, None) from None
         records, rows = _json_list(data, path)
-    return _records_table(records, rows, path, fmt)
+    return _records_table(records, rows, path, fmt, escapes)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads``, except that integers too long for ``int()`` (over 4,300 digits) stay text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # "Exceeds the limit ... for integer string conversion"
+        return json.loads(text, parse_int=_json_int)
+
+
+def _json_int(digits: str) -> int | str:
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
+
+
+def _too_deep(path: Path, row: int | None, column: str | None) -> SparsefitError:
+    return SparsefitError(f"JSON nests lists or objects more than {_MAX_JSON_DEPTH} levels deep", file=path, row=row,
+                          column=column, hint="flatten the nested values (a product's fields should be plain values)")
 
 
 def _looks_like_json_lines(text: str) -> bool:
@@ -333,8 +431,8 @@ def _looks_like_json_lines(text: str) -> bool:
     if len(lines) < 2:
         return False
     try:
-        return isinstance(json.loads(lines[0]), dict)
-    except json.JSONDecodeError:
+        return isinstance(_loads(lines[0]), dict)
+    except (ValueError, RecursionError):
         return False
 
 
@@ -365,10 +463,12 @@ def _json_lines(text: str, path: Path) -> tuple[list[dict], list[int]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = _loads(line)
         except json.JSONDecodeError as exc:
             raise SparsefitError(f"invalid JSON at character {exc.colno}: {exc.msg}", file=path, row=number,
                                  hint="each line must be one complete JSON object") from None
+        except RecursionError:
+            raise _too_deep(path, number, None) from None
         if not isinstance(record, dict):
             raise SparsefitError(f"line is {_kind(record)}, not an object", file=path, row=number,
                                  hint="each line must be one JSON object, e.g. {\"id\": \"1\", \"title\": \"...\"}")
@@ -377,7 +477,8 @@ def _json_lines(text: str, path: Path) -> tuple[list[dict], list[int]]:
     return records, rows
 
 
-def _records_table(records: list[dict], rows: list[int], path: Path, fmt: str) -> Table:
+def _records_table(records: list[dict], rows: list[int], path: Path, fmt: str, escapes: bool = False) -> Table:
+    """The table of parsed records; ``escapes``: the text has surrogate escapes, so check for lone ones."""
     if not records:
         raise SparsefitError("the file contains no records", file=path, hint="add at least one object")
     columns = list(dict.fromkeys(key for record in records for key in record))
@@ -390,12 +491,41 @@ def _records_table(records: list[dict], rows: list[int], path: Path, fmt: str) -
         kind = _nested_kind(values)
         if kind is not None:
             nested[column] = kind
+            for i, value in enumerate(values):
+                if isinstance(value, (list, dict)) and _deeper_than(value, _MAX_JSON_DEPTH):
+                    raise _too_deep(path, rows[i], column)
         texts[column] = [_to_text(value) for value in values]
+        if escapes:
+            _check_surrogates(column, texts[column], rows, path)
     frame = pd.DataFrame(texts, columns=columns, dtype=object).astype(str)
     typed = pd.DataFrame({c: pd.Series([r.get(c) for r in records], dtype=object) for c in columns})
     typed = typed.convert_dtypes()
     return Table(frame=frame, rows=np.asarray(rows, dtype=np.int64), path=path, format=fmt, nested=nested,
                  source_values=typed)
+
+
+def _deeper_than(value: list | dict, limit: int) -> bool:
+    """Whether lists/objects nest more than ``limit`` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (list, dict)))
+    return False
+
+
+def _check_surrogates(column: str, texts: list[str], rows: list[int], path: Path) -> None:
+    """A lone ``\\ud800``-``\\udfff`` escape parses, but no text can hold it (UTF-8, Arrow, the index)."""
+    for i, text in [(None, column), *enumerate(texts)]:
+        if (lone := _SURROGATE.search(text)) is not None:
+            raise SparsefitError(
+                f"{'the field name' if i is None else 'text'} holds a lone surrogate escape "
+                f"(\\u{ord(lone.group()):04x}), which is not valid Unicode", file=path,
+                row=None if i is None else rows[i], column=column.encode("utf-8", "backslashreplace").decode("utf-8"),
+                hint="escapes \\ud800-\\udfff must come in high-low pairs; write the character itself, saved as UTF-8",
+            )
 
 
 def _nested_kind(values: list[Any]) -> str | None:
@@ -424,7 +554,7 @@ def _to_text(value: Any) -> str:
 
 # -- Parquet --------------------------------------------------------------------------------------
 
-def _read_parquet(path: Path, data: bytes) -> Table:
+def _read_parquet(path: Path, data: bytes | bytearray) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -432,8 +562,10 @@ def _read_parquet(path: Path, data: bytes) -> Table:
         raise SparsefitError("file is empty", file=path, hint="write the Parquet file again")
     try:
         table = pq.read_table(pa.BufferReader(data))
+        table.validate(full=True)  # e.g. text that is not UTF-8 would otherwise fail later, in to_pylist
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise SparsefitError(f"not a readable Parquet file ({str(exc).splitlines()[0]})", file=path,
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SparsefitError(f"not a readable Parquet file ({reason})", file=path,
                              hint="write it again with pandas/pyarrow, or export CSV instead") from None
     names = table.column_names
     duplicated = sorted({n for n in names if names.count(n) > 1})

@@ -186,7 +186,8 @@ def catalog_index(
         temporary = vectors_file.with_suffix(".tmp.npz")
         sp.save_npz(temporary, vectors)
         os.replace(temporary, vectors_file)
-    index.set_metadata({**wanted, "model_name": encoder.name})
+    # the payload's keys: a filter on a key no product has is a typo to report, not a search with no hits
+    index.set_metadata({**wanted, "model_name": encoder.name, "payload_keys": sorted(map(str, catalog.payload.columns))})
     return index, vectors
 
 

@@ -73,6 +73,7 @@ class Hit:
 # --------------------------------------------------------------------------- filters
 
 Scalar = str | int | bool
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # payload integers are signed 64-bit in Qdrant
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Range:
             )
         for name, v in bounds.items():
             if v is not None and (
-                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v)
             ):
                 raise SparsefitError(
                     f'range filter on "{self.key}": "{name}" must be a finite number, got {v!r}',
@@ -176,6 +177,11 @@ class Filter:
 
 
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
+# Limits on a filter from user input: enough for any real facet selection, and each costs the engine
+# work per candidate (a 4 MB filter once took seconds).
+MAX_FILTER_CONDITIONS = 64
+MAX_ANY_VALUES = 1_000
+MAX_EXCLUDE_IDS = 10_000
 _FILTER_SHAPES = (
     'write {"brand": "Acme"}, {"color": ["red", "blue"]}, {"price": {"gte": 10, "lt": 50}}, '
     '{"brand": {"not": "Acme"}} or {"$exclude_ids": ["SKU-7"]}'
@@ -200,6 +206,8 @@ def parse_filter(d: Mapping[str, Any] | None) -> Filter:
         raise SparsefitError(
             f"a filter must be a mapping, got {type(d).__name__}", hint=_FILTER_SHAPES
         )
+    if len(d) > MAX_FILTER_CONDITIONS:
+        raise SparsefitError(f"the filter has {len(d)} conditions", hint=f"use at most {MAX_FILTER_CONDITIONS}")
     must: list[Condition] = []
     must_not: list[Condition] = []
     exclude: list[str] = []
@@ -216,6 +224,8 @@ def parse_filter(d: Mapping[str, Any] | None) -> Filter:
 def _parse_exclude_ids(value: Any) -> list[str]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise SparsefitError('"$exclude_ids" must be a list of product ids', hint=_FILTER_SHAPES)
+    if len(value) > MAX_EXCLUDE_IDS:
+        raise SparsefitError(f'"$exclude_ids" lists {len(value):,} ids', hint=f"list at most {MAX_EXCLUDE_IDS:,}")
     return list(value)
 
 
@@ -240,7 +250,21 @@ def _check_key(key: Any) -> None:
         )
 
 
+def _finite(v: int | float) -> bool:
+    """True for a number that is a finite float (a JSON integer may be too large for one)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _check_scalar(key: str, value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and not MIN_INT <= value <= MAX_INT:
+        raise SparsefitError(
+            f'filter on "{key}" matches the integer {value}, outside the 64-bit range '
+            f"{MIN_INT} to {MAX_INT} of payload integers",
+            hint=f'match it as a string ("{value}") or use a range',
+        )
     if isinstance(value, float):
         raise SparsefitError(
             f'filter on "{key}" matches the float {value!r}; exact matches take strings, '
@@ -256,6 +280,8 @@ def _check_scalar(key: str, value: Any) -> None:
 def _check_any(key: str, values: Sequence[Any]) -> tuple[Scalar, ...]:
     if not values:
         raise SparsefitError(f'filter on "{key}" lists no values', hint="give at least one value")
+    if len(values) > MAX_ANY_VALUES:
+        raise SparsefitError(f'filter on "{key}" lists {len(values):,} values', hint=f"list at most {MAX_ANY_VALUES:,}")
     for v in values:
         _check_scalar(key, v)
     kinds = {bool if isinstance(v, bool) else int if isinstance(v, int) else str for v in values}

@@ -380,6 +380,18 @@ def edge_filter(f: Filter | None) -> qe.Filter | None:
 
 
 def _edge_condition(c: Condition) -> Any:
+    """One condition for Qdrant Edge; a key it cannot read as a payload path is the caller's error."""
+    try:
+        return _edge_condition_unchecked(c)
+    except ValueError as e:  # Edge parses the key as a JSON path: "invalid JSON path a b"
+        raise SparsefitError(
+            f"filter key {c.key!r} is not a payload path: {str(e).strip()[:120]}",
+            hint='write nested keys as "a.b", list items as "a[]" and put a key with spaces or other '
+            'characters in double quotes, e.g. {"\\"in stock\\"": true}',
+        ) from e
+
+
+def _edge_condition_unchecked(c: Condition) -> Any:
     if not isinstance(c, Match):
         bounds = qe.RangeFloat(gte=c.gte, gt=c.gt, lte=c.lte, lt=c.lt)
         return qe.FieldCondition(c.key, range=bounds)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -27,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from sparsefit.config import ENCODE_BATCH_SIZE
+from sparsefit.config import ENCODE_BATCH_SIZE, apply_threads
 from sparsefit.errors import SparsefitError
 from sparsefit.models.aliases import ALIASES
 from sparsefit.models.fast import FastSplade
@@ -167,10 +168,12 @@ class Encoder:
 
     def save(self, path: str | Path) -> Path:
         """Save as a sentence-transformers SparseEncoder folder (loads with ``SparseEncoder(path)``)."""
+        from sparsefit.run import atomic_folder
+
         path = Path(path)
-        with quiet_libraries():
-            self.model.save(str(path))
-        (path / "sparsefit.json").write_text(json.dumps({"name": self.name, "architecture": self.architecture}))
+        with atomic_folder(path) as temporary, quiet_libraries():  # never a half-saved model where one is loaded
+            self.model.save(str(temporary))
+            (temporary / "sparsefit.json").write_text(json.dumps({"name": self.name, "architecture": self.architecture}))
         return path
 
     def __repr__(self) -> str:
@@ -216,6 +219,11 @@ def average_encoders(folders: Sequence[str | Path], *, max_seq_length: int = 128
 
 
 # -- building ----------------------------------------------------------------------------
+# One model load at a time in the process: ten parallel first /explain calls once left every later
+# load failing ("Cannot copy out of meta tensor") until the service restarted.
+_LOADING = threading.RLock()
+
+
 def load_encoder(
     name_or_path: str | Path = "splade-tiny",
     *,
@@ -234,12 +242,17 @@ def load_encoder(
         >>> enc.encode_queries(["angle bracket"]).shape
         (1, 30522)
     """
+    with _LOADING:  # transformers' loading is not thread-safe (concurrent loads broke on meta tensors)
+        return _load_encoder(name_or_path, architecture=architecture, max_seq_length=max_seq_length, threads=threads)
+
+
+def _load_encoder(name_or_path: str | Path, *, architecture: Architecture, max_seq_length: int,
+                  threads: int | None) -> Encoder:
     if architecture not in ARCHITECTURES:
         raise SparsefitError(
             f"unknown architecture '{architecture}'", hint=f"use one of: {', '.join(ARCHITECTURES)}"
         )
-    if threads:
-        torch.set_num_threads(threads)
+    apply_threads(threads)  # as SPARSEFIT_THREADS does: torch and the tokenizers' pool
     name = str(name_or_path)
     alias = ALIASES.get(name)
     if alias is not None:

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-import hmac
+import os
 import re
 import threading
 import uuid
@@ -26,11 +26,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from sparsefit.errors import SparsefitError
+from sparsefit.serving.guard import install_guard
+from sparsefit.serving.rules import MAX_ANCHOR_CHARS
 from sparsefit.run import read_json
 
 STATIC = Path(__file__).parent / "static"
+MAX_LISTED = 500  # files listed by /api/files
 DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".gz", ".bz2", ".xz")
-COOKIE = "sparsefit_token"
 
 
 class SearchRequest(BaseModel):
@@ -44,14 +46,14 @@ class SearchRequest(BaseModel):
 
 class ExplainRequest(BaseModel):
     query: str
-    product_id: str
-    run: str | None = None
+    product_id: str = Field(..., max_length=1000)
+    run: str | None = Field(None, max_length=200)
     top_k: int = Field(20, ge=1, le=200)
 
 
 class RuleRequest(BaseModel):
-    when: str = Field(..., description="anchor text A: the rule fires when the query is near it")
-    exclude: str = Field(..., description="anchor text B: results near it are removed")
+    when: str = Field(..., max_length=MAX_ANCHOR_CHARS, description="anchor text A: the rule fires when the query is near it")
+    exclude: str = Field(..., max_length=MAX_ANCHOR_CHARS, description="anchor text B: results near it are removed")
     when_threshold: float = Field(0.3, gt=0, le=1)
     exclude_ratio: float = Field(0.5, gt=0, le=1)
     exclude_limit: int = Field(200, ge=1, le=10_000)
@@ -59,10 +61,17 @@ class RuleRequest(BaseModel):
 
 
 class JobRequest(BaseModel):
-    catalog: str
-    judgments: str | None = None
-    name: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+    """A studio job. ``options`` stays a plain object here so that JobManager checks it (jobs.JobOptions) with
+    one 400 that names the option, unknown keys included, whoever calls it."""
+
+    catalog: str = Field(..., description="catalog file under an allowed root")
+    judgments: str | None = Field(None, description="judgments file under an allowed root (default: generated queries)")
+    name: str | None = Field(None, description="run name (default run-<time>-<hex>); 409 if a run has it")
+    options: dict[str, Any] | None = Field(
+        default_factory=dict,
+        description="training options (jobs.OPTIONS): rounds, base_model (offline alias or folder under an allowed "
+                    "root), epochs, mining_epochs, negatives, train_batch_size, queries_per_product, query_products, "
+                    "seed, search_posting_cap; empty or null means the default")
 
 
 class Runs:
@@ -115,30 +124,23 @@ def create_app(
     allowed_roots: list[Path] | None = None,
     token: str | None = None,
     max_upload_mb: int = 200,
+    max_jobs: int = 1,
 ) -> FastAPI:
-    """The search API over ``runs``; with a ``workspace`` also the studio (page, jobs, uploads)."""
+    """The search API over ``runs``; with a ``workspace`` also the studio (page, jobs, uploads; at most
+    ``max_jobs`` training jobs run at once, the others wait queued)."""
+    from sparsefit.config import token_problem
     from sparsefit.serving.jobs import JobManager
 
+    if token is not None and (problem := token_problem(token)):
+        raise SparsefitError(problem)
     registry = Runs([Path(r).resolve() for r in runs or []], workspace.resolve() if workspace else None)
-    jobs = JobManager(workspace.resolve()) if workspace else None
+    jobs = JobManager(workspace.resolve(), max_running=max_jobs) if workspace else None
     roots = [Path(r).resolve() for r in (allowed_roots or [])] + ([workspace.resolve()] if workspace else [])
     app = FastAPI(title="sparsefit", version="0.1.0",
                   description="Search a fine-tuned SPLADE model over its Qdrant collection; the studio trains and compares runs.")
     app.state.runs = registry
 
-    @app.middleware("http")
-    async def require_token(request: Request, call_next):
-        if token is not None:
-            given = request.headers.get("authorization", "")
-            given = given[7:] if given.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")
-            from_query = request.query_params.get("token", "")
-            if not (hmac.compare_digest(given, token) or (from_query and hmac.compare_digest(from_query, token))):
-                return JSONResponse({"detail": "missing or wrong token: send 'Authorization: Bearer <token>'"}, status_code=401)
-            if from_query:
-                response = await call_next(request)
-                response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-                return response
-        return await call_next(request)
+    install_guard(app, token=token, upload_limit=max_upload_mb * 1024 * 1024)
 
     @app.exception_handler(SparsefitError)
     async def input_error(_request: Request, exc: SparsefitError):
@@ -205,7 +207,7 @@ def create_app(
 
     # -- runs (read-only; served and studio) -----------------------------------------------
     def running() -> set[str]:
-        return {j["run"] for j in jobs.list() if j["status"] == "running"} if jobs else set()
+        return {j["run"] for j in jobs.list() if j["status"] in ("running", "queued")} if jobs else set()
 
     @app.get("/api/runs")
     def list_runs() -> dict[str, Any]:
@@ -241,16 +243,11 @@ def create_app(
 
     @app.get("/api/files")
     def files() -> dict[str, Any]:
-        """Data files under the allowed roots, to pick a catalog or judgments from."""
-        found = []
+        """Data files under the allowed roots, to pick a catalog or judgments from (the first 500 found)."""
+        found: list[dict[str, Any]] = []
         for root in roots:
-            for path in sorted(root.rglob("*")):
-                if len(found) >= 500:
-                    break
-                if path.is_file() and path.name.lower().endswith(DATA_SUFFIXES) and "runs" not in path.relative_to(root).parts[:1] \
-                        and "jobs" not in path.relative_to(root).parts[:1]:
-                    found.append({"path": str(path), "name": str(path.relative_to(root)), "size": path.stat().st_size})
-        return {"roots": [str(r) for r in roots], "files": found}
+            found += data_files(root, MAX_LISTED - len(found))
+        return {"roots": [str(r) for r in roots], "files": found, "truncated": len(found) >= MAX_LISTED}
 
     @app.post("/api/uploads")
     async def upload(file: UploadFile) -> dict[str, Any]:
@@ -275,10 +272,17 @@ def create_app(
 
     @app.post("/api/jobs", status_code=201)
     def start_job(request: JobRequest) -> dict[str, Any]:
-        """Start a training run (`sparsefit train`) in the workspace."""
+        """Start a training run (`sparsefit train`) in the workspace, or queue it (status "queued") while others
+        train. 400 bad option or name, 403 a path outside the allowed roots, 409 the run name is taken."""
+        from sparsefit.serving.jobs import JobError
+
         catalog = allowed_path(request.catalog, roots, "catalog")
         judgments = allowed_path(request.judgments, roots, "judgments") if request.judgments else None
-        return jobs.start(catalog=catalog, judgments=judgments, name=request.name, options=request.options)
+        try:
+            return jobs.start(catalog=catalog, judgments=judgments, name=request.name, options=request.options or {},
+                              allowed_roots=roots)
+        except JobError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
 
     @app.get("/api/jobs")
     def list_jobs() -> dict[str, Any]:
@@ -307,13 +311,44 @@ def safe_name(name: str) -> str:
     return base[:100] or "upload"
 
 
+def data_files(root: Path, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` data files under ``root``, walked lazily (a huge tree costs only what is listed),
+    skipping symbolic links (they would be refused when picked), hidden folders and the studio's runs/ and jobs/."""
+    found: list[dict[str, Any]] = []
+    if limit <= 0:
+        return found
+    for folder, subfolders, names in os.walk(root, followlinks=False):
+        here = Path(folder)
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and not (here == root and d in ("runs", "jobs")))
+        for name in sorted(names):
+            path = here / name
+            if not name.lower().endswith(DATA_SUFFIXES) or path.is_symlink():
+                continue
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            found.append({"path": str(path), "name": str(path.relative_to(root)), "size": size})
+            if len(found) >= limit:
+                return found
+    return found
+
+
 def allowed_path(given: str, roots: list[Path], what: str) -> Path:
-    """``given`` resolved, if it is a file under one of ``roots``; else a 4xx."""
-    path = Path(given).expanduser().resolve()
-    if not any(path.is_relative_to(root) for root in roots):
-        raise HTTPException(403, f"{what} path {given!r} is outside the allowed roots "
-                                 f"({', '.join(str(r) for r in roots)}); start the studio with --allow-root")
-    if not path.is_file():
+    """``given`` resolved, if it is a file under one of ``roots``; else a 4xx that shows no server path but ``given``.
+
+    A relative path is taken relative to each allowed root in turn."""
+    try:
+        candidates = [Path(given).expanduser()] if Path(given).expanduser().is_absolute() else [root / given for root in roots]
+        resolved = [path.resolve() for path in candidates]
+        inside = [path for path in resolved if any(path.is_relative_to(root) for root in roots)]
+        if not inside:
+            raise HTTPException(403, f"{what} path {given!r} is outside the folders the studio may read "
+                                     "(see GET /api/files for them); start the studio with --allow-root to add one")
+        path = next((p for p in inside if p.is_file()), None)
+    except (ValueError, OSError, RuntimeError):  # a NUL byte, a name too long, a symlink loop
+        raise HTTPException(400, f"{what} path {given[:200]!r} is not a valid file path") from None
+    if path is None:
         raise HTTPException(400, f"{what} file {given!r} does not exist")
     return path
 

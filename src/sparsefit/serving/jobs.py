@@ -4,6 +4,19 @@ A job is a JSON file and a log file in ``<workspace>/jobs``; its run folder is `
 Jobs outlive the studio: a restarted studio lists them, and a run killed with the studio resumes
 with ``sparsefit train --resume``.
 
+Why it is careful:
+
+* A run folder is reserved with an atomic ``mkdir`` under the manager's lock, so two requests never
+  share one folder (the second gets a 409), and default names carry random hex so two unnamed jobs
+  in the same second differ.
+* At most ``max_running`` jobs train at once (training takes every core); the rest wait as
+  ``queued`` and start, oldest first, as running ones end.
+* A job's status comes from its run's own state (``export`` done = finished) and from its process,
+  identified by pid *and* start time, so a restarted studio neither calls a finished run "failed"
+  nor a stranger that reused the pid "running". An exit code that nobody saw stays ``None``.
+* Options are typed and bounded (:class:`JobOptions`) and the base model is an offline alias or a
+  folder under the allowed roots, so nothing unchecked reaches the command line.
+
 Example:
     >>> jobs = JobManager(Path("studio"))                                    # doctest: +SKIP
     >>> job = jobs.start(catalog=Path("examples/catalog.csv"), judgments=None, name="demo", options={"rounds": 2})  # doctest: +SKIP
@@ -13,107 +26,400 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sparsefit.errors import SparsefitError
 from sparsefit.run import make_folder, read_json, write_json
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+JOB_ID = re.compile(r"^[0-9a-f]{10}$")
 # Training options the studio may set, with the CLI flag each one becomes.
 OPTIONS = {"rounds": "--rounds", "base_model": "--base-model", "epochs": "--epochs", "mining_epochs": "--mining-epochs",
            "negatives": "--negatives", "train_batch_size": "--train-batch-size",
            "queries_per_product": "--queries-per-product", "query_products": "--query-products", "seed": "--seed",
            "search_posting_cap": "--search-posting-cap"}
+# What `sparsefit train` prints when Ctrl-C (or Cancel) stops it.
+STOPPED = "Stopped. Finished stages are kept"
+STATUSES = ("queued", "running", "finished", "failed", "cancelled")
+
+
+class JobError(SparsefitError):
+    """A refused job request, with the HTTP status that says why: 400 bad input, 403 outside the allowed roots,
+    409 the run name is taken."""
+
+    def __init__(self, message: str, *, status: int = 400, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class JobOptions(BaseModel):
+    """The training options a studio job may set, typed and bounded so that a bad value is refused before any
+    process starts (``seed: "1 --rounds 5"`` never reaches the command line). Every field is optional: unset
+    means the settings' default. ``base_model`` is checked against the allowed roots by :func:`check_base_model`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rounds: int | None = Field(None, ge=1, le=20)
+    base_model: str | None = Field(None, min_length=1, max_length=1000)
+    epochs: float | None = Field(None, gt=0, le=100)
+    mining_epochs: float | None = Field(None, gt=0, le=100)
+    negatives: int | None = Field(None, ge=1, le=32)
+    train_batch_size: int | None = Field(None, ge=2, le=1024)
+    queries_per_product: int | None = Field(None, ge=1, le=20)
+    query_products: int | None = Field(None, ge=1, le=1_000_000_000)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)  # numpy's seed range
+    search_posting_cap: int | None = Field(None, ge=1, le=1_000_000_000)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: Any) -> Any:
+        """The page leaves a field empty as "" or null (Number("x") is NaN, which JSON sends as null): the default.
+        true/false is refused rather than read as 1/0."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, bool):
+            raise ValueError("true/false is not a valid value")
+        return value
+
+
+def parse_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """``options`` checked by :class:`JobOptions`, unset ones dropped; a :class:`JobError` (400) naming the option."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise JobError("training options must be a JSON object", hint="send e.g. {\"rounds\": 2}")
+    unknown = sorted(str(k) for k in options if k not in OPTIONS)
+    if unknown:
+        raise JobError(f"unknown training option {unknown[0]!r}", hint="use one of " + ", ".join(sorted(OPTIONS)))
+    try:
+        checked = JobOptions.model_validate(options)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(p) for p in error["loc"]) or "options"
+            problems.append(f"training option {key!r}: {error['msg'].removeprefix('Value error, ')} "
+                            f"(got {_short(error.get('input'))})")
+        raise JobError("; ".join(problems), hint="leave it empty for the default") from None
+    return checked.model_dump(exclude_none=True)
+
+
+def check_base_model(value: str, roots: Sequence[Path]) -> str:
+    """``value`` if it is an offline alias, else the resolved folder it names under one of ``roots``.
+
+    Why: the studio must not load weights from anywhere on the machine, nor download a hub id. A relative
+    name is looked up under each root; a path that resolves (symlinks followed) outside every root is a 403.
+    """
+    from sparsefit.models import ALIASES
+
+    if value in ALIASES:
+        return value
+    roots = [Path(r).resolve() for r in roots]
+    path = Path(value).expanduser()
+    candidates = [path] if path.is_absolute() else [root / path for root in roots]
+    outside = False
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if not any(resolved.is_relative_to(root) for root in roots):
+            outside = outside or path.is_absolute() or resolved.exists() or ".." in path.parts
+            continue
+        if resolved.is_dir():
+            return str(resolved)
+        if resolved.exists():
+            raise JobError(f"base_model {value!r} is a file, not a model folder",
+                           hint="give the folder that holds config.json and the weights")
+    if outside:
+        raise JobError(f"base_model {value!r} is outside the allowed roots ({', '.join(str(r) for r in roots)})",
+                       status=403, hint="put the model folder under an allowed root or start the studio with --allow-root")
+    raise JobError(f"base_model {value!r} is neither an offline alias ({', '.join(ALIASES)}) nor a model folder "
+                   "under the allowed roots; the studio does not download hub models",
+                   hint="pick an alias, or save the model into a folder under an allowed root and give that")
 
 
 class JobManager:
-    """Starts, lists and cancels training jobs under one workspace."""
+    """Starts, queues, lists and cancels training jobs under one workspace.
 
-    def __init__(self, workspace: Path) -> None:
+    ``max_running`` jobs train at once (default 1: a run uses every core); later ones wait as ``queued``.
+    ``poll_seconds`` is how often a background thread checks whether a queued job can start.
+    """
+
+    def __init__(self, workspace: Path, *, max_running: int = 1, poll_seconds: float = 1.0) -> None:
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
         self.workspace = workspace
         self.runs = make_folder(workspace / "runs")
         self.folder = make_folder(workspace / "jobs")
+        self.max_running = max_running
+        self.poll_seconds = poll_seconds
         self._processes: dict[str, subprocess.Popen] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # one job file is written by one thread at a time; reentrant for get() in cancel()
+        self._watcher: threading.Thread | None = None
+        if any(job["status"] == "queued" for job in self._records()):
+            self._watch()  # a restarted studio carries on with its queue
 
-    def start(self, *, catalog: Path, judgments: Path | None, name: str | None, options: dict[str, Any]) -> dict[str, Any]:
-        name = name or time.strftime("run-%Y%m%d-%H%M%S")
-        if not NAME.match(name):
-            raise SparsefitError(f"run name {name!r} is not allowed",
-                                 hint="use letters, digits, '-', '_' or '.', at most 64 characters")
-        run = self.runs / name
-        if run.exists():
-            raise SparsefitError(f"a run named {name!r} exists already", hint="pick another name")
-        argv = [sys.executable, "-m", "sparsefit.serving.job_process", "train", str(catalog), "--output", str(run)]
-        if judgments is not None:
-            argv += ["--judgments", str(judgments)]
-        for key, value in options.items():
-            if key not in OPTIONS:
-                raise SparsefitError(f"unknown training option {key!r}", hint="use one of " + ", ".join(sorted(OPTIONS)))
-            if value is not None:
-                argv += [OPTIONS[key], str(value)]
-        job_id = uuid.uuid4().hex[:10]
-        log = self.folder / f"{job_id}.log"
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # -- public ------------------------------------------------------------------------------
+    def start(self, *, catalog: Path, judgments: Path | None, name: str | None, options: dict[str, Any],
+              allowed_roots: Sequence[Path] | None = None) -> dict[str, Any]:
+        """Reserve the run folder and start the job, or queue it while ``max_running`` jobs train.
+
+        ``allowed_roots`` (default: the workspace) are where a ``base_model`` folder may lie.
+        Raises :class:`JobError`: 400 bad name or option, 403 base model outside the roots, 409 name taken.
+        """
+        name = name or None  # an empty name field: a default name, as before
+        checked = parse_options(options)
+        if "base_model" in checked:
+            checked["base_model"] = check_base_model(checked["base_model"], allowed_roots or [self.workspace])
+        if name is not None and not NAME.match(name):
+            raise JobError(f"run name {name!r} is not allowed",
+                           hint="use letters, digits, '-', '_' or '.', at most 64 characters")
         with self._lock:
-            with open(log, "wb") as out:
-                process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            self._processes[job_id] = process
-            job = {"id": job_id, "run": name, "catalog": str(catalog), "judgments": str(judgments) if judgments else None,
-                   "options": options, "pid": process.pid, "started": time.time(), "finished": None,
-                   "returncode": None, "status": "running"}
-            write_json(self.folder / f"{job_id}.json", job)
-        return job
+            run = self._reserve(name)
+            job_id = uuid.uuid4().hex[:10]
+            while (self.folder / f"{job_id}.json").exists():
+                job_id = uuid.uuid4().hex[:10]
+            (self.folder / f"{job_id}.log").write_bytes(b"")
+            job = {"id": job_id, "run": run, "catalog": str(catalog), "judgments": str(judgments) if judgments else None,
+                   "options": checked, "pid": None, "pid_start": None, "created": time.time(), "started": None,
+                   "finished": None, "returncode": None, "status": "queued", "reason": None, "cancel_requested": False}
+            self._save(job)
+            return self._by_id(self._pump(), job_id)
 
     def get(self, job_id: str) -> dict[str, Any]:
-        if not re.fullmatch(r"[0-9a-f]{10}", job_id) or not (self.folder / f"{job_id}.json").is_file():
+        """One job, its status brought up to date (KeyError if there is none)."""
+        if not JOB_ID.match(job_id) or not (self.folder / f"{job_id}.json").is_file():
             raise KeyError(job_id)
-        return self._refresh(read_json(self.folder / f"{job_id}.json"))
+        with self._lock:
+            return self._by_id(self._pump(), job_id)
 
     def list(self) -> list[dict[str, Any]]:
-        jobs = [self.get(f.stem) for f in self.folder.glob("*.json")]
-        return sorted(jobs, key=lambda j: j["started"], reverse=True)
+        """Every job, newest first, statuses up to date (queued jobs start here when a slot is free)."""
+        with self._lock:
+            jobs = self._pump()
+        return sorted(jobs, key=_created, reverse=True)
 
     def log(self, job_id: str, lines: int = 40) -> list[str]:
         self.get(job_id)
-        text = (self.folder / f"{job_id}.log").read_text(errors="replace")
-        return text.splitlines()[-lines:]
+        path = self.folder / f"{job_id}.log"
+        return path.read_text(errors="replace").splitlines()[-lines:] if path.is_file() else []
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        job = self.get(job_id)
-        if job["status"] == "running":
+        """Stop a running job like Ctrl-C (finished stages are kept, --resume continues), or drop a queued one."""
+        with self._lock:
+            job = self.get(job_id)
+            if job["status"] == "queued":
+                job.update(status="cancelled", finished=time.time(), reason="cancelled before it started")
+                self._save(job)
+                self._release(job["run"])
+            elif job["status"] == "running":
+                job["cancel_requested"] = True
+                self._save(job)
+                try:
+                    os.killpg(job["pid"], signal.SIGINT)  # the process group: _refresh has just checked it is ours
+                except (ProcessLookupError, PermissionError):
+                    pass
+            return job
+
+    # -- internals ---------------------------------------------------------------------------
+    def _records(self) -> list[dict[str, Any]]:
+        """The job files as stored; a damaged one is skipped rather than failing the whole list."""
+        jobs = []
+        for file in self.folder.glob("*.json"):
+            if not JOB_ID.match(file.stem):
+                continue
             try:
-                os.killpg(job["pid"], signal.SIGINT)  # like Ctrl-C: finished rounds are kept, --resume continues
-            except ProcessLookupError:
-                pass
-        return job
+                job = read_json(file)
+            except SparsefitError:
+                continue
+            if isinstance(job, dict) and job.get("id") == file.stem and job.get("status") in STATUSES:
+                jobs.append(job)
+        return jobs
+
+    def _pump(self) -> list[dict[str, Any]]:
+        """Refresh every job, then start queued ones, oldest first, while fewer than ``max_running`` run."""
+        with self._lock:
+            jobs = [self._refresh(job) for job in self._records()]
+            free = self.max_running - sum(job["status"] == "running" for job in jobs)
+            queued = sorted((job for job in jobs if job["status"] == "queued"), key=_created)
+            for job in queued[:max(free, 0)]:
+                self._launch(job)
+            if len(queued) > max(free, 0):
+                self._watch()
+            return jobs
+
+    def _reserve(self, name: str | None) -> str:
+        """Create the run folder atomically (``mkdir`` fails if it exists): the name is then this job's alone."""
+        while True:
+            candidate = name or f"{time.strftime('run-%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+            try:
+                (self.runs / candidate).mkdir(exist_ok=False)
+                return candidate
+            except FileExistsError:
+                if name is not None:
+                    raise JobError(f"a run named {name!r} exists already", status=409, hint="pick another name") from None
+            except OSError as exc:
+                raise JobError(f"cannot create the run folder {candidate!r} ({exc.strerror or exc})",
+                               hint="check the workspace's permissions and free disk space") from None
+
+    def _argv(self, job: dict[str, Any]) -> list[str]:
+        argv = [sys.executable, "-m", "sparsefit.serving.job_process", "train", job["catalog"],
+                "--output", str(self.runs / job["run"])]
+        if job["judgments"]:
+            argv += ["--judgments", job["judgments"]]
+        for key, value in parse_options(job["options"]).items():  # checked again: a job file may be edited
+            argv += [OPTIONS[key], str(value)]
+        return argv
+
+    def _launch(self, job: dict[str, Any]) -> None:
+        """Start a queued job's process; a job that cannot start is failed with the reason."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        try:
+            argv = self._argv(job)
+            with open(self.folder / f"{job['id']}.log", "wb") as out:
+                process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        except (OSError, SparsefitError) as exc:
+            job.update(status="failed", finished=time.time(), reason=f"the training process could not start: {exc}")
+            self._save(job)
+            self._release(job["run"])
+            return
+        self._processes[job["id"]] = process
+        job.update(status="running", pid=process.pid, pid_start=process_start_time(process.pid), started=time.time())
+        self._save(job)
 
     def _refresh(self, job: dict[str, Any]) -> dict[str, Any]:
-        if job["status"] != "running":
+        """A running job's status from its process and its run's state; saved once it changes."""
+        legacy = job["status"] == "failed" and job.get("returncode") == -1  # an older studio's guess: look again
+        if job["status"] != "running" and not legacy:
             return job
+        code = None
         process = self._processes.get(job["id"])
-        code = process.poll() if process is not None else _poll_pid(job["pid"])
-        if code is None:
+        if process is not None:
+            code = process.poll()
+            if code is None:
+                return job
+            del self._processes[job["id"]]
+        elif not legacy and is_our_process(job.get("pid"), job.get("pid_start")):
             return job
-        job.update(status="finished" if code == 0 else ("cancelled" if code == 130 else "failed"),
-                   returncode=code, finished=time.time())
-        write_json(self.folder / f"{job['id']}.json", job)
+        status, reason = self._outcome(job, code)
+        job.update(status=status, returncode=code, reason=reason, finished=job.get("finished") or time.time())
+        self._save(job)
+        if status != "finished":
+            self._release(job["run"])
         return job
 
+    def _outcome(self, job: dict[str, Any], code: int | None) -> tuple[str, str | None]:
+        """Why an ended job ended: the run's state first, then the exit code, then the log; never a made-up code."""
+        state = self.runs / job["run"] / "state.json"
+        try:
+            if state.is_file() and "export" in read_json(state).get("done", []):
+                return "finished", None
+        except (SparsefitError, AttributeError):
+            pass
+        tail = self._log_tail(job["id"])
+        if code == 130 or job.get("cancel_requested") or any(STOPPED in line for line in tail):
+            return "cancelled", None
+        last = tail[-1].strip()[:300] if tail else ""
+        if code is None:
+            return "failed", ("the process ended while no studio watched it; its exit code is unknown and the run "
+                              "exported no model" + (f"; last log line: {last}" if last else ""))
+        return "failed", f"exited with code {code}" + (f": {last}" if last else "")
 
-def _poll_pid(pid: int) -> int | None:
-    """Exit status of a job started by an earlier studio: None while it runs, -1 once gone (code unknown)."""
-    try:
+    def _log_tail(self, job_id: str, lines: int = 20) -> list[str]:
+        path = self.folder / f"{job_id}.log"
+        try:
+            with open(path, "rb") as log:
+                log.seek(max(0, path.stat().st_size - 16384))
+                return [line for line in log.read().decode(errors="replace").splitlines() if line.strip()][-lines:]
+        except OSError:
+            return []
+
+    def _release(self, run: str) -> None:
+        """Give the name back when the job left its run folder empty (never started, or failed at once)."""
+        try:
+            (self.runs / run).rmdir()
+        except OSError:
+            pass
+
+    def _save(self, job: dict[str, Any]) -> None:
+        write_json(self.folder / f"{job['id']}.json", job)
+
+    @staticmethod
+    def _by_id(jobs: list[dict[str, Any]], job_id: str) -> dict[str, Any]:
+        for job in jobs:
+            if job["id"] == job_id:
+                return job
+        raise KeyError(job_id)
+
+    def _watch(self) -> None:
+        """Start the thread that starts queued jobs when running ones end, unless it runs already."""
+        with self._lock:
+            if self._watcher is not None and self._watcher.is_alive():
+                return
+            self._watcher = threading.Thread(target=self._watch_loop, name="sparsefit-job-queue", daemon=True)
+            self._watcher.start()
+
+    def _watch_loop(self) -> None:
+        while True:
+            time.sleep(self.poll_seconds)
+            with self._lock:
+                try:
+                    jobs = self._pump()
+                except Exception:  # noqa: BLE001 - a full disk must not end the queue; the next poll tries again
+                    continue
+                if not any(job["status"] == "queued" for job in jobs):
+                    self._watcher = None
+                    return
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (field 22 of /proc/<pid>/stat); None where unknown.
+    With the pid it names one process: a pid reused by another process has another start time."""
+    stat = _proc_stat(pid)
+    return stat[1] if stat else None
+
+
+def is_our_process(pid: int | None, started: int | None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` (see :func:`process_start_time`) still runs."""
+    if pid is None:
+        return False
+    stat = _proc_stat(pid)
+    if stat is not None:
+        state, start = stat
+        return state not in ("Z", "X", "x") and (started is None or start == started)
+    if Path("/proc/self/stat").is_file():
+        return False  # Linux, and no such process
+    try:  # elsewhere only liveness can be checked
         os.kill(pid, 0)
     except ProcessLookupError:
-        return -1
+        return False
     except PermissionError:
+        return True
+    return True
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time) of ``pid`` from /proc; the name in parentheses may hold spaces, so split after it."""
+    try:
+        text = Path(f"/proc/{int(pid)}/stat").read_text()
+        fields = text[text.rindex(")") + 2:].split()
+        return fields[0], int(fields[19])  # fields 3 and 22
+    except (OSError, ValueError, IndexError):
         return None
-    return None
+
+
+def _created(job: dict[str, Any]) -> float:
+    return job.get("created") or job.get("started") or 0.0
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

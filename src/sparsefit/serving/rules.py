@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from sparsefit.models import Encoder
 
 META_KEY = "exclusion_rules"
+MAX_ANCHOR_CHARS = 200  # an anchor is a query-like text; a 1 MB anchor once slowed every search
+MAX_RULES = 500  # firing is one product over all anchors: cheap, but the metadata blob grows with every rule
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class ExclusionRule:
         if not self.when or not self.exclude:
             raise SparsefitError("an exclusion rule needs two non-empty anchor texts",
                                  hint='give e.g. when="computer mouse", exclude="mouse trap"')
+        longest = max(len(self.when), len(self.exclude))
+        if longest > MAX_ANCHOR_CHARS:
+            raise SparsefitError(f"an exclusion rule's anchor text is {longest:,} characters long",
+                                 hint=f"anchors are short, query-like texts: at most {MAX_ANCHOR_CHARS} characters")
         if self.when.casefold() == self.exclude.casefold():
             raise SparsefitError("an exclusion rule's two anchor texts are the same", hint="use two different texts")
         if not 0 < self.when_threshold <= 1:
@@ -94,21 +100,26 @@ class RuleBook:
         >>> fired = book.fire(encoder.encode_queries(["wireless mouse"]), index)   # doctest: +SKIP
     """
 
-    def __init__(self, index: SparseIndex, encoder: Encoder) -> None:
+    def __init__(self, index: SparseIndex, encoder: Encoder, encode_lock: threading.Lock | None = None) -> None:
         self.index = index
         self.encoder = encoder
+        self.encode_lock = encode_lock or threading.Lock()  # the service's: one forward pass at a time
         self._lock = threading.Lock()
         raw = index.get_metadata().get(META_KEY, [])
         self.rules: list[ExclusionRule] = [ExclusionRule(**r) for r in raw]
         self._encode()
 
     def _encode(self) -> None:
-        """Normalised anchor vectors: rows of ``when`` and ``exclude`` in rule order."""
+        """Normalised anchor vectors of every rule: rows of ``when`` and ``exclude`` in rule order."""
+        self._when = self._exclude = None
         if self.rules:
-            self._when = _unit_rows(self.encoder.encode_queries([r.when for r in self.rules]))
-            self._exclude = _unit_rows(self.encoder.encode_queries([r.exclude for r in self.rules]))
-        else:
-            self._when = self._exclude = None
+            self._when, self._exclude = self._anchors(self.rules)
+
+    def _anchors(self, rules: list[ExclusionRule]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        with self.encode_lock:
+            when = self.encoder.encode_queries([r.when for r in rules])
+            exclude = self.encoder.encode_queries([r.exclude for r in rules])
+        return _unit_rows(when), _unit_rows(exclude)
 
     def _save(self) -> None:
         meta = self.index.get_metadata()
@@ -119,14 +130,23 @@ class RuleBook:
         return list(self.rules)
 
     def add(self, rule: ExclusionRule) -> ExclusionRule:
+        """Store ``rule``; only its own two anchors are encoded (the others keep their vectors)."""
         rule.validate()
+        when, exclude = self._anchors([rule])  # outside the lock: searches go on meanwhile
         with self._lock:
+            if len(self.rules) >= MAX_RULES:
+                raise SparsefitError(f"the collection has {len(self.rules)} exclusion rules, the most it keeps",
+                                     hint="remove rules that no longer matter first")
             if any(r.when.casefold() == rule.when.casefold() and r.exclude.casefold() == rule.exclude.casefold()
                    for r in self.rules):
                 raise SparsefitError(f'the rule "{rule.when}" → "{rule.exclude}" exists already',
                                      hint="remove it first to change its thresholds")
             self.rules.append(rule)
-            self._encode()
+            if self._when is None:
+                self._when, self._exclude = when, exclude
+            else:
+                self._when = sp.vstack([self._when, when], format="csr")
+                self._exclude = sp.vstack([self._exclude, exclude], format="csr")
             self._save()
         return rule
 
@@ -135,7 +155,11 @@ class RuleBook:
             for i, r in enumerate(self.rules):
                 if r.id == rule_id:
                     del self.rules[i]
-                    self._encode()
+                    keep = [j for j in range(len(self.rules) + 1) if j != i]
+                    if self.rules:
+                        self._when, self._exclude = self._when[keep], self._exclude[keep]
+                    else:
+                        self._when = self._exclude = None
                     self._save()
                     return r
         raise KeyError(rule_id)

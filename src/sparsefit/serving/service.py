@@ -16,7 +16,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
-from sparsefit.serving.confidence import ConfidenceModel, hit_features
+from sparsefit.evaluation.confidence import ConfidenceModel, hit_features
+from sparsefit.pipeline import CONFIDENCE_PROBLEM_FILE
 from sparsefit.serving.rules import ExclusionRule, RuleBook
 
 MAX_LIMIT = 1000
@@ -30,15 +31,20 @@ class SearchService:
         self.settings = settings
         self.encoder = encoder
         self.index = index
-        self.rules = RuleBook(index, encoder)
-        self.confidence: ConfidenceModel | None = ConfidenceModel.load(folder)
         self._encode_lock = threading.Lock()
+        self.rules = RuleBook(index, encoder, self._encode_lock)
+        self.confidence: ConfidenceModel | None = ConfidenceModel.load(folder)
         self._index_lock = threading.Lock()
         self._batcher = QueryBatcher(encoder, self._encode_lock)
         self._base = None
+        self._base_lock = threading.Lock()
         self._catalog = None
-        self.confidence_problem: str | None = None
+        self._catalog_lock = threading.Lock()
+        problem = folder / CONFIDENCE_PROBLEM_FILE  # training could not fit it, and said why
+        self.confidence_problem: str | None = problem.read_text(encoding="utf-8").strip() if problem.is_file() else None
         self.products = index.count()
+        keys = index.get_metadata().get("payload_keys")
+        self.payload_keys: frozenset[str] | None = frozenset(keys) if isinstance(keys, list) else None
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -50,10 +56,15 @@ class SearchService:
         from sparsefit.models import load_encoder
         from sparsefit.pipeline import _secret
 
+        from sparsefit.run import RunState
+
         folder = Path(run)
         if not (folder / "model").is_dir() or not (folder / "config.yaml").is_file():
             raise SparsefitError("not a finished training run (no model/ or config.yaml)", file=folder,
                                  hint="train first with `sparsefit train`, or finish it with --resume")
+        if not RunState(folder).done("export"):  # model/ may be an older export, or one being written
+            raise SparsefitError("the run has not finished exporting its model", file=folder,
+                                 hint=f"wait for the run to finish, or continue it with `sparsefit train --resume {folder}`")
         settings = load_settings(folder / "config.yaml", output=folder)
         if settings.qdrant_url is None and not (folder / "index").is_dir():
             raise SparsefitError("the run has no catalog index", file=folder,
@@ -69,7 +80,7 @@ class SearchService:
             raise
         if calibrate and service.confidence is None and (folder / "split.json").is_file():
             try:
-                service.confidence = service.fit_confidence()
+                service.confidence, service.confidence_problem = service.fit_confidence(), None
             except SparsefitError as exc:  # e.g. no relevant product among the held-out hits: serve without confidence
                 service.confidence_problem = str(exc)
             except BaseException:
@@ -107,6 +118,7 @@ class SearchService:
         if not 0 <= offset <= 10_000:
             raise SparsefitError(f"offset must be 0 to 10000, got {offset}")
         parsed = parse_filter(filter) if filter else Filter()
+        self._check_filter_keys(parsed)
         began = time.perf_counter()
         vector = self.encode_query(query)
         with self._index_lock:
@@ -118,17 +130,40 @@ class SearchService:
         want = offset + limit + 1  # one more for the gap-to-next feature of the last hit shown
         with self._index_lock:
             hits = self.index.search(vector, limit=want, filter=None if parsed.is_empty else parsed, with_payload=True)
-        scores = [h.score for h in hits]
-        confidence = self._confidence(scores)
+        # Confidence was fitted on unfiltered result lists: a filtered list (or one that rules cut) has other
+        # score gaps and ranks, so its confidence would not be calibrated; it is left out and the reason given.
+        note = self._confidence_note(filtered=not parsed.is_empty)
+        confidence = None if note else self._confidence([h.score for h in hits])
         shown = hits[offset : offset + limit]
         return {
             "query": query, "offset": offset, "limit": limit,
             "hits": [{"rank": offset + i + 1, "product_id": h.product_id, "score": round(h.score, 4),
                       "confidence": None if confidence is None else round(confidence[offset + i], 4), "payload": h.payload}
                      for i, h in enumerate(shown)],
+            "confidence_note": note,
             "rules_fired": [f.summary() for f in fired],
             "took_ms": round((time.perf_counter() - began) * 1000, 2),
         }
+
+    def _check_filter_keys(self, parsed) -> None:
+        """A filter key that no product has is refused (it would silently match nothing), naming the known keys."""
+        known = self.payload_keys
+        if known is None:  # an index built before its payload keys were recorded: nothing to check against
+            return
+        for condition in (*parsed.must, *parsed.must_not):
+            root = condition.key.split(".", 1)[0].split("[", 1)[0]
+            if root not in known:
+                shown = ", ".join(sorted(known)[:30]) or "none"
+                raise SparsefitError(f"no product has the payload key {condition.key!r}",
+                                     hint=f"filter on one of: {shown}")
+
+    def _confidence_note(self, *, filtered: bool) -> str | None:
+        """Why the hits carry no confidence (None when they do)."""
+        if self.confidence is None:
+            return self.confidence_problem or "no confidence model: run `sparsefit calibrate RUN`"
+        if filtered:
+            return "confidence is calibrated on unfiltered results; it does not apply to filtered or rule-cut lists"
+        return None
 
     def _confidence(self, scores: list[float]) -> list[float] | None:
         if self.confidence is None or not scores:
@@ -157,12 +192,14 @@ class SearchService:
         return out
 
     def base_encoder(self):
+        """The untuned base model, loaded once however many requests ask for it at the same time."""
         from sparsefit.models import load_encoder
 
-        if self._base is None:
-            self._base = load_encoder(self.settings.base_model, max_seq_length=self.settings.max_seq_length,
-                                      architecture=self.settings.architecture)
-        return self._base
+        with self._base_lock:
+            if self._base is None:
+                self._base = load_encoder(self.settings.base_model, max_seq_length=self.settings.max_seq_length,
+                                          architecture=self.settings.architecture)
+            return self._base
 
     def catalog(self):
         """The run's catalog (for product texts), loaded once."""
@@ -170,50 +207,29 @@ class SearchService:
         from sparsefit.pipeline import catalog_options
         from sparsefit.run import read_json
 
-        if self._catalog is None:
-            path = read_json(self.folder / "run.json")["catalog"]
-            if not Path(path).is_file():
-                raise SparsefitError("the run's catalog file is gone", file=path,
-                                     hint="put the catalog back where it was trained from to explain results")
-            self._catalog = load_catalog(path, **catalog_options(self.settings))
-        return self._catalog
+        with self._catalog_lock:
+            if self._catalog is None:
+                path = read_json(self.folder / "run.json")["catalog"]
+                if not Path(path).is_file():
+                    raise SparsefitError("the run's catalog file is gone", file=path,
+                                         hint="put the catalog back where it was trained from to explain results")
+                self._catalog = load_catalog(path, **catalog_options(self.settings))
+            return self._catalog
 
     # -- rules ----------------------------------------------------------------------------
     def add_rule(self, when: str, exclude: str, **options: Any) -> ExclusionRule:
-        with self._encode_lock:
-            return self.rules.add(ExclusionRule.new(when, exclude, **options))
+        return self.rules.add(ExclusionRule.new(when, exclude, **options))
 
     def remove_rule(self, rule_id: str) -> ExclusionRule:
-        with self._encode_lock:
-            return self.rules.remove(rule_id)
+        return self.rules.remove(rule_id)
 
     # -- confidence -----------------------------------------------------------------------
     def fit_confidence(self, depth: int = 10) -> ConfidenceModel:
         """Fit the confidence model on the run's held-out queries (top ``depth`` hits each) and save it."""
-        from sparsefit.serving import confidence as conf
+        from sparsefit.evaluation.confidence import fit_on_held_out
 
-        test = self.held_out()
-        keys = test.keys()
-        relevant: dict[str, set[str]] = {}
-        for key, pid, is_rel in zip(test.query_keys, test.product_ids, test.relevant().tolist()):
-            if is_rel:
-                relevant.setdefault(key, set()).add(pid)
-        with self._encode_lock:
-            vectors = self.encoder.encode_queries([test.query_text(k) for k in keys])
-        with self._index_lock:
-            hits = self.index.search_batch(vectors, limit=depth + 1)
-        rows, labels, groups = [], [], []
-        for key, found in zip(keys, hits):
-            if not found:
-                continue
-            scores = np.array([h.score for h in found])
-            feats = hit_features(scores)[:depth]
-            rows.append(feats)
-            labels += [int(h.product_id in relevant.get(key, ())) for h in found[:depth]]
-            groups += [key] * len(feats)
-        model = conf.fit(np.vstack(rows), np.array(labels), np.array(groups))
-        model.save(self.folder)
-        return model
+        return fit_on_held_out(self.encoder, self.index, self.held_out(), self.folder, depth=depth,
+                               encode_lock=self._encode_lock, index_lock=self._index_lock)
 
     def held_out(self):
         """The run's held-out judgments (its split's test queries)."""

@@ -31,6 +31,7 @@
       if (value === null || value === undefined || value === false) continue;
       if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
       else if (key === "text") node.textContent = value;
+      // styles through the CSSOM only: the page's CSP refuses style attributes
       else if (key === "style" && typeof value === "object") Object.assign(node.style, value);
       else node.setAttribute(key, value === true ? "" : String(value));
     }
@@ -349,7 +350,8 @@
   let pollTimer = null;
   let polling = false;
 
-  const anyRunning = () => state.jobs.some((j) => j.status === "running");
+  const active = (j) => j.status === "running" || j.status === "queued";
+  const anyRunning = () => state.jobs.some(active);
 
   function schedulePoll() {
     clearTimeout(pollTimer);
@@ -495,8 +497,8 @@
     const status = $("#job-status");
     status.textContent = job.status;
     status.className = `badge ${job.status}`;
-    $("#cancel-job").disabled = job.status !== "running";
-    $("#cancel-job").classList.toggle("hidden", job.status !== "running");
+    $("#cancel-job").disabled = !active(job);
+    $("#cancel-job").classList.toggle("hidden", !active(job));
 
     // stages
     const box = clear($("#job-stages"));
@@ -527,7 +529,8 @@
       label = live.finished ? `${roundTxt}: training done, evaluating…` : `${roundTxt}: training step ${live.step} / ${live.steps}`;
       if (job.status !== "running") label += ` — ${job.status}`;
     } else {
-      label = job.status === "running" ? `waiting for training to start${current ? ` (${current})` : ""}…` : job.status;
+      label = job.status === "running" ? `waiting for training to start${current ? ` (${current})` : ""}…`
+        : job.status === "queued" ? "queued: starts when a running job ends" : job.status;
     }
     fill.style.width = `${(frac * 100).toFixed(1)}%`;
     fill.classList.toggle("done", job.status === "finished" || !!(live && live.finished));
@@ -748,7 +751,7 @@
       svgEl.append(s("line", { class: "ref", x1: m.l, x2: W - m.r, y1: y, y2: y, stroke: ref.color, "stroke-width": 1.5, "stroke-dasharray": "6 4" },
         s("title", {}, ref.label)));
       const below = i % 2 === 1 && refs.length > 1 && Math.abs(Y(refs[0].y) - y) < 14;
-      svgEl.append(s("text", { x: W - m.r - 4, y: below ? y + 13 : y - 5, "text-anchor": "end", style: `fill:${ref.color}` }, ref.label));
+      svgEl.append(s("text", { x: W - m.r - 4, y: below ? y + 13 : y - 5, "text-anchor": "end", style: { fill: ref.color } }, ref.label));
     });
 
     for (const sr of series) {
@@ -760,7 +763,7 @@
         for (const p of pts) {
           svgEl.append(s("circle", { class: "pt", cx: X(p.x), cy: Y(p.y), r: sr.showPoints ? 5 : 3, fill: sr.showPoints ? "#fff" : sr.color, stroke: sr.color, "stroke-width": 2 },
             s("title", {}, p.tip || `${p.x}: ${p.y}`)));
-          if (sr.labels) svgEl.append(s("text", { x: X(p.x), y: Y(p.y) - 10, "text-anchor": "middle", style: `fill:${sr.color};font-weight:600` }, p.y.toFixed(3)));
+          if (sr.labels) svgEl.append(s("text", { x: X(p.x), y: Y(p.y) - 10, "text-anchor": "middle", style: { fill: sr.color, fontWeight: "600" } }, p.y.toFixed(3)));
         }
       } else {
         // many points: invisible hover targets still give exact values
@@ -809,10 +812,10 @@
         }
         svgEl.append(s("rect", { class: "bar", x: x + 2, y: Y(bar.value), width: Math.max(1, bw - 4), height: Math.max(0, H - m.b - Y(bar.value)), rx: 3, fill: bar.color, "data-name": bar.name },
           s("title", {}, `${grp.label} · ${bar.name}: ${bar.value.toFixed(4)}`)));
-        svgEl.append(s("text", { x: x + bw / 2, y: Y(bar.value) - 4, "text-anchor": "middle", style: "font-size:10px" }, bar.value.toFixed(3)));
+        svgEl.append(s("text", { x: x + bw / 2, y: Y(bar.value) - 4, "text-anchor": "middle", style: { fontSize: "10px" } }, bar.value.toFixed(3)));
       });
       const label = grp.label.length > 22 ? `${grp.label.slice(0, 21)}…` : grp.label;
-      svgEl.append(s("text", { x: m.l + gi * slot + slot / 2, y: H - m.b + 18, "text-anchor": "middle", style: "font-weight:600;fill:#1c2430" }, label, s("title", {}, grp.label)));
+      svgEl.append(s("text", { x: m.l + gi * slot + slot / 2, y: H - m.b + 18, "text-anchor": "middle", style: { fontWeight: "600", fill: "#1c2430" } }, label, s("title", {}, grp.label)));
     });
     // legend
     const names = [];

@@ -134,6 +134,38 @@ def fit(features: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> Confide
     return final
 
 
+def fit_on_held_out(encoder, index, test, folder: Path, *, depth: int = 10, encode_lock=None, index_lock=None) -> ConfidenceModel:
+    """Fit on the top ``depth`` hits of every held-out query ``test`` (Judgments) as ``index`` serves them
+    (unfiltered, exact or two-stage as the index searches), save it in ``folder`` and return it.
+
+    ``train`` calls it when it exports, ``serve`` when a run has no ``confidence.json`` yet; the locks
+    are the service's (one forward pass, one index call at a time)."""
+    from contextlib import nullcontext
+
+    keys = test.keys()
+    relevant: dict[str, set[str]] = {}
+    for key, pid, is_rel in zip(test.query_keys, test.product_ids, test.relevant().tolist()):
+        if is_rel:
+            relevant.setdefault(key, set()).add(pid)
+    with encode_lock or nullcontext():
+        vectors = encoder.encode_queries([test.query_text(k) for k in keys])
+    with index_lock or nullcontext():
+        hits = index.search_batch(vectors, limit=depth + 1)
+    rows, labels, groups = [], [], []
+    for key, found in zip(keys, hits):
+        if not found:
+            continue
+        feats = hit_features(np.array([h.score for h in found]))[:depth]
+        rows.append(feats)
+        labels += [int(h.product_id in relevant.get(key, ())) for h in found[:depth]]
+        groups += [key] * len(feats)
+    if not rows:
+        raise SparsefitError("cannot fit confidence: no held-out query found any product", hint="evaluate on more judged queries")
+    model = fit(np.vstack(rows), np.array(labels), np.array(groups))
+    model.save(folder)
+    return model
+
+
 def _reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     which = np.minimum((p * bins).astype(int), bins - 1)
     return [{"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "hits": int((which == b).sum()),
