@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -496,7 +497,7 @@ def studio(
     secret = settings.token.get_secret_value() if settings.token else None
     app_ = create_app(list(run or []), workspace=settings.workspace, allowed_roots=roots, token=secret,
                       max_upload_mb=settings.max_upload_mb, max_jobs=settings.max_jobs)
-    url = f"http://{settings.host}:{settings.port}/studio" + (f"?token={secret}" if secret else "")
+    url = f"http://{settings.host}:{settings.port}/studio" + (f"?token={quote(secret, safe='')}" if secret else "")
     if not no_open:
         import webbrowser
 

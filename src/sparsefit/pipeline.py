@@ -545,6 +545,8 @@ class Trainer:
         from sparsefit.run import atomic_folder
 
         target = self.folder / "model"
+        if self.state.done("export") and target.is_dir():  # a resumed finished run: nothing changed, nothing rewritten
+            return target
         with atomic_folder(target) as temporary:  # `serve` never sees a half-copied model/
             shutil.copytree(self.final_model_folder(), temporary, dirs_exist_ok=True)
         report = self.report()
@@ -620,7 +622,29 @@ def resume_trainer(folder: str | Path, *, show_progress: bool = True) -> Trainer
                              hint="pass the folder that `sparsefit train` printed")
     paths = read_json(folder / "run.json")
     settings = load_settings(folder / "config.yaml", output=folder)
+    _refuse_changed_settings(settings, folder / "config.yaml")
     return Trainer(paths["catalog"], paths["judgments"], settings, resume=True, show_progress=show_progress)
+
+
+# Settings a resumed run may take from the environment: how it runs, not what it computes.
+RUNTIME_SETTINGS = frozenset({"threads", "output", "host", "port", "token", "workspace", "allow_roots", "max_upload_mb",
+                              "max_jobs", "qdrant_api_key", "llm_api_key"})
+
+
+def _refuse_changed_settings(settings: Settings, saved_file: Path) -> None:
+    """A resumed run keeps the settings it was started with: a ``SPARSEFIT_*`` variable that would change
+    one (the environment outranks the saved file) is refused by name instead of silently applied."""
+    from sparsefit.config import read_config_file
+
+    saved = read_config_file(saved_file)
+    now = settings.public_dict()
+    changed = sorted(key for key, value in saved.items()
+                     if key in now and key not in RUNTIME_SETTINGS and now[key] != value)
+    if changed:
+        raise SparsefitError(
+            "--resume continues a run with the settings it was started with; the environment would change "
+            + ", ".join(f"{key} (SPARSEFIT_{key.upper()})" for key in changed),
+            file=saved_file, hint="unset those variables, or start a new run with --output")
 
 
 def finetune(

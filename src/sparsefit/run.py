@@ -64,9 +64,9 @@ def read_json(path: Path) -> Any:
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``target``; when the block ends without error it takes
-    ``target``'s place by a rename, so a reader sees the old folder or the complete new one, never a
-    half-written one (a model being saved or exported while ``serve`` loads it). On error the
-    temporary folder is removed and ``target`` is left as it was.
+    ``target``'s place in one atomic swap, so a reader sees the old folder or the complete new one,
+    never a half-written one nor none (a model being saved or exported while ``serve`` loads it). On
+    error the temporary folder is removed and ``target`` is left as it was.
 
     Example:
         >>> import tempfile, pathlib
@@ -85,13 +85,36 @@ def atomic_folder(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    if target.exists() and exchange_paths(temporary, target):  # one step: the new folder in, the old one out
+        shutil.rmtree(temporary, ignore_errors=True)
+        return
     old = None
-    if target.exists():
+    if target.exists():  # where the system cannot swap: two renames, with a moment of no folder between them
         old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
         os.replace(target, old)
     os.replace(temporary, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the system
+    or file system cannot, so the caller falls back to renames."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def make_folder(path: Path) -> Path:
@@ -132,7 +155,7 @@ class RunState:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.path = self.folder / "state.json"
-        self.stages: list[str] = read_json(self.path).get("done", []) if self.path.is_file() else []
+        self.stages: list[str] = _finished_stages(self.path)
 
     def done(self, stage: str) -> bool:
         return stage in self.stages
@@ -146,3 +169,27 @@ class RunState:
         if stage not in self.stages:
             self.stages.append(stage)
         write_json(self.path, {"done": self.stages})
+
+
+def _finished_stages(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    data = read_json(path)
+    done = data.get("done") if isinstance(data, dict) else None
+    if not isinstance(done, list) or not all(isinstance(stage, str) for stage in done):
+        raise SparsefitError("file is damaged (no list of finished stages)", file=path,
+                             hint="delete it and resume the run: its stages are then redone")
+    return done
+
+
+def finished_stages(folder: Path) -> list[str]:
+    """The run's finished stages for a reader that must not fail (a listing, a status): [] when damaged."""
+    try:
+        return RunState(folder).stages
+    except SparsefitError:
+        return []
+
+
+def exported(folder: Path) -> bool:
+    """Whether the run in ``folder`` has exported its model: the one test of a finished run."""
+    return "export" in finished_stages(folder)

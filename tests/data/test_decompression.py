@@ -170,3 +170,18 @@ def test_memory_stays_at_the_cap_whatever_the_bomb_expands_to(tmp_path, suffix):
     finally:
         tracemalloc.stop()
     assert peak < 24 * MB, f"peak {peak / MB:.1f} MB"
+
+
+def test_a_parquet_file_that_decodes_past_the_cap_is_refused(tmp_path):
+    """Parquet compresses inside the file: 100,000 copies of one 1 KB title are a few hundred KB on disk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bomb.parquet"
+    rows = 100_000
+    pq.write_table(pa.table({"sku": [f"id{i}" for i in range(rows)], "title": ["x" * 1000] * rows}), path,
+                   compression="zstd", use_dictionary=True)
+    assert path.stat().st_size < 1024**2
+    with pytest.raises(SparsefitError, match="decompressed size exceeds the 20 MB limit"):
+        load_catalog(path, max_decompressed_bytes=20 * 1024**2)
+    assert len(load_catalog(path, max_decompressed_bytes=None)) == rows

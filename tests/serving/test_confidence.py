@@ -66,3 +66,13 @@ def test_a_damaged_confidence_file_is_a_clear_error(tmp_path):
     (tmp_path / "confidence.json").write_text("{broken")
     with pytest.raises(SparsefitError, match="delete it"):
         ConfidenceModel.load(tmp_path)
+
+
+def test_queries_that_all_fall_in_one_fold_give_no_cross_fitted_error_rather_than_a_wrong_one():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(40, 4))
+    labels = np.array([0, 1] * 20)
+    model = fit(features, labels, np.array(["the same query"] * 40))  # one group: one fold is empty
+    assert model.report["ece_cross_fitted"] is None and model.report["brier_cross_fitted"] is None
+    assert "one fold" in model.report["cross_fitting"]
+    assert 0 <= model.report["ece_in_sample"] < 1

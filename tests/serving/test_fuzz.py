@@ -1,7 +1,7 @@
 """Fuzz the HTTP API from its own OpenAPI schema (Schemathesis): no request may get a 5xx.
 
 Two passes over a copy of the tiny run: ``serve`` (``create_app([run])``, no token) and ``studio``
-(``create_app([run], workspace=…, allowed_roots=[an empty folder], token=…)``, the bearer token on every
+(``create_app([run], workspace=…, allowed_roots=[a folder with one catalog], token=…)``, the bearer token on every
 request). Each API operation gets Schemathesis' positive cases (valid by the schema) and negative ones
 (invalid), with a fixed seed (``derandomize``) and a bounded number of examples. Positive cases are
 steered a little toward the served data (the run's name, real product ids and queries, payload filters
@@ -11,8 +11,8 @@ Checked: no 5xx response and no exception out of the app (what a server turns in
 is JSON with a ``detail`` string; and at least MIN_REQUESTS requests were made in all, counted where
 they are sent. A failure lists each offending request as a curl command with its traceback or body.
 
-POST /api/jobs is fuzzed too: the only allowed root is an empty folder (every catalog path is refused)
-and the job module's process start is replaced by one that raises, so no training can begin.
+POST /api/jobs is fuzzed too: the allowed root holds one real catalog (so the options and the base model
+are checked) and the job module's process start is replaced by one that fails, so no training can begin.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ NUMBERS = (st.integers() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=Fa
            | st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**400, -(10**400), 0, -0.0, 1e308, 5e-324]))
 SCALARS = (st.none() | st.booleans() | NUMBERS | st.text(max_size=10)
            | st.sampled_from(["Boltworth", "Torvane", "Power Tools", "PT-0005", "42"]))
+BASE_MODELS = st.sampled_from(["splade-tiny", "~nosuchuser/m", "a\x00b", "x" * 300, "../outside", "/etc", "org/model",
+                               "catalog.csv", ""]) | st.text(max_size=12)
 RANGES = st.dictionaries(st.sampled_from(["gt", "gte", "lt", "lte"]), NUMBERS, min_size=1, max_size=2) | st.dictionaries(
     st.sampled_from(["gt", "gte", "lt", "lte", "eq", "not"]), SCALARS, max_size=3)
 VALUES = SCALARS | st.lists(SCALARS, max_size=4) | RANGES | st.fixed_dictionaries({"not": SCALARS | st.lists(SCALARS, max_size=3)})
@@ -127,6 +129,11 @@ def _steer(case: Any, draw: Any, fuzz: Pass) -> None:
         path["product_id"] = draw(st.sampled_from(PRODUCT_IDS))
     if "name" in path and draw(st.booleans()):
         path["name"] = fuzz.run
+    if label == "POST /api/jobs" and body is not None and draw(st.booleans()):
+        body["catalog"] = "catalog.csv"  # the one real catalog under the allowed root: the options get checked
+        if draw(st.booleans()):
+            body["options"] = {"base_model": draw(BASE_MODELS), **draw(st.dictionaries(
+                st.sampled_from(["rounds", "seed", "epochs", "negatives"]), SCALARS, max_size=2))}
     if "rule_id" in path and fuzz.rule_ids and draw(st.booleans()):
         path["rule_id"] = fuzz.rule_ids[draw(st.integers(0, 10**6)) % len(fuzz.rule_ids)]
 
@@ -225,13 +232,17 @@ def studio_pass(fuzz_run, tmp_path_factory) -> Pass:
     import sparsefit.serving.jobs as jobs_module
 
     class NoProcesses:
-        """Stands in for the subprocess module in the jobs module: no job may start in this test."""
+        """Stands in for the subprocess module in the jobs module: a job that passes every check fails to start
+        (as when the system cannot start a process) instead of training."""
+
+        STDOUT = -2
 
         @staticmethod
         def Popen(argv, *args, **kwargs):  # noqa: N802
-            raise AssertionError(f"the fuzz test tried to start a training job: {argv}")
+            raise OSError("no processes in the fuzz test")
 
-    root = tmp_path_factory.mktemp("fuzz-allowed-root")  # empty: every catalog path is refused
+    root = tmp_path_factory.mktemp("fuzz-allowed-root")  # one real catalog: job options get checked too
+    shutil.copyfile(EXAMPLES / "catalog.csv", root / "catalog.csv")
     workspace = tmp_path_factory.mktemp("fuzz-workspace")
     app = create_app([fuzz_run], workspace=workspace, allowed_roots=[root], token=TOKEN)
     try:

@@ -161,6 +161,17 @@ def test_atomic_folder_keeps_the_old_folder_on_error_and_leaves_no_temporaries(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+def test_exchange_paths_swaps_two_folders_in_one_step(tmp_path):
+    from sparsefit.run import exchange_paths
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_text("x")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "y").write_text("y")
+    assert exchange_paths(tmp_path / "a", tmp_path / "b")  # Linux: renameat2(RENAME_EXCHANGE)
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["y"] and [p.name for p in (tmp_path / "b").iterdir()] == ["x"]
+
+
 def test_serving_a_run_whose_export_is_not_done_is_refused(own_run, capsys):
     copy = own_run
     state = read_json(copy / "state.json")
@@ -183,6 +194,17 @@ def test_oversized_bodies_are_refused_before_they_are_read(client, tmp_path):
 
     chunked = client.post("/search", content=chunks(), headers={"content-type": "application/json"})
     assert chunked.status_code == 411
+    # a small Content-Length next to Transfer-Encoding: the HTTP parser would read the chunked body, unbounded
+    both = client.post("/search", content=b'{"query": "drill"}',
+                       headers={"content-type": "application/json", "transfer-encoding": "chunked"})
+    assert both.status_code == 411
+
+
+def test_malformed_host_headers_are_not_taken_for_loopback():
+    from sparsefit.serving.guard import host_name
+
+    assert [host_name(h) for h in ("127.0.0.1:8000", "[::1]:80", "LOCALHOST")] == ["127.0.0.1", "::1", "localhost"]
+    assert [host_name(h) for h in ("[::1]evil.example", "localhost:80x", "::1", "a:b:c")] == ["", "", "", ""]
 
 
 def test_an_upload_over_the_limit_is_refused_on_its_declared_length(tmp_path):
@@ -217,9 +239,15 @@ def test_a_nul_byte_in_a_catalog_path_is_a_400(tmp_path):
     app = create_app([], workspace=tmp_path / "ws", allowed_roots=[tmp_path])
     with TestClient(app, base_url=LOCAL) as c:
         response = c.post("/api/jobs", json={"catalog": str(tmp_path / "cat\x00.csv")})
-        assert response.status_code == 400 and "not a valid file path" in response.json()["detail"]
+        assert response.status_code == 400 and "not a valid path" in response.json()["detail"]
         outside = c.post("/api/jobs", json={"catalog": "/etc/passwd"})
         assert outside.status_code == 403 and str(tmp_path) not in outside.json()["detail"]
+        (tmp_path / "c.csv").write_text("sku,title\nA,B\n")
+        for base in ("~nosuchuser/m", "a\x00b", "x" * 300):  # each was a 500 from path resolution
+            bad = c.post("/api/jobs", json={"catalog": str(tmp_path / "c.csv"), "options": {"base_model": base}})
+            assert bad.status_code in (400, 403), (base, bad.text)
+        newline = c.post("/api/jobs", json={"catalog": str(tmp_path / "c.csv"), "name": "abc\n"})
+        assert newline.status_code == 400 and not (tmp_path / "ws" / "runs" / "abc\n").exists()
 
 
 # -- 12: the file list --------------------------------------------------------------------------------------
@@ -239,6 +267,17 @@ def test_the_file_list_stops_at_its_cap_and_skips_symlinks(tmp_path):
     assert names[0] == "a.csv" and "link.csv" not in names and all(not n.startswith("/") for n in names)
 
 
+def test_the_file_list_leaves_out_the_studios_own_runs_when_the_workspace_is_inside_the_root(tmp_path):
+    (tmp_path / "catalog.csv").write_text("sku,title\n")
+    for folder in ("runs/r1/model", "jobs"):
+        (tmp_path / "ws" / folder).mkdir(parents=True)
+    (tmp_path / "ws" / "runs" / "r1" / "model" / "config.json").write_text("{}")
+    (tmp_path / "ws" / "jobs" / "0123456789.json").write_text("{}")
+    app = create_app([], workspace=tmp_path / "ws", allowed_roots=[tmp_path, tmp_path])
+    with TestClient(app, base_url=LOCAL) as c:
+        assert [f["name"] for f in c.get("/api/files").json()["files"]] == ["catalog.csv"]
+
+
 # -- 15: filters on keys no product has ----------------------------------------------------------------
 def test_a_filter_on_an_unknown_payload_key_is_a_400_naming_the_known_keys(client):
     response = client.post("/search", json={"query": "drill", "filter": {"nosuchfield": "x"}})
@@ -247,6 +286,8 @@ def test_a_filter_on_an_unknown_payload_key_is_a_400_naming_the_known_keys(clien
     assert "nosuchfield" in detail and "brand" in detail and "price" in detail
     known = client.post("/search", json={"query": "drill", "filter": {"brand": "No Such Brand"}})
     assert known.status_code == 200 and known.json()["hits"] == []
+    quoted = client.post("/search", json={"query": "drill", "filter": {'"in_stock"': True}})  # Qdrant's quoted key form
+    assert quoted.status_code == 200 and quoted.json()["hits"]
 
 
 def test_the_cli_search_refuses_an_unknown_filter_key(own_run, capsys):
@@ -277,3 +318,15 @@ def test_search_right_after_train_shows_confidence_but_not_on_filtered_lists(tmp
     assert filtered["hits"] and all(h["confidence"] is None for h in filtered["hits"])
     assert "unfiltered" in filtered["confidence_note"]
 
+
+
+# -- 14: a resumed run keeps its settings, also against the environment ----------------------------------
+def test_resume_refuses_an_environment_that_would_change_the_run(own_run, monkeypatch, capsys):
+    monkeypatch.setenv("SPARSEFIT_ROUNDS", "5")
+    monkeypatch.setenv("SPARSEFIT_MAX_JOBS", "3")  # how it runs, not what it computes: allowed
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--resume", str(own_run)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "SPARSEFIT_ROUNDS" in err and "MAX_JOBS" not in err
+    assert read_json(own_run / "state.json")["done"][-1] == "export"  # untouched

@@ -177,6 +177,13 @@ def test_a_restarted_studio_takes_job_status_from_the_run_and_the_real_process(d
     try:
         alive = {**record, "id": "aaaaaaaaa3", "run": "alive", "pid": child.pid, "pid_start": _start_ticks(child.pid)}
         write_json(workspace / "jobs" / "aaaaaaaaa3.json", alive)
+        # Job files from before start times were kept: only the wall clock of the start tells the process apart.
+        old_stranger = {**record, "id": "aaaaaaaaa4", "run": "old-stranger", "pid": os.getpid(), "pid_start": None,
+                        "started": time.time()}  # this process started long before "now"
+        write_json(workspace / "jobs" / "aaaaaaaaa4.json", old_stranger)
+        old_alive = {**record, "id": "aaaaaaaaa5", "run": "old-alive", "pid": child.pid, "pid_start": None,
+                     "started": time.time()}
+        write_json(workspace / "jobs" / "aaaaaaaaa5.json", old_alive)
 
         after = JobManager(workspace)  # the restarted studio
         states = {job["run"]: job for job in after.list()}
@@ -186,6 +193,7 @@ def test_a_restarted_studio_takes_job_status_from_the_run_and_the_real_process(d
         assert states["stranger"]["status"] != "running"
         assert states["stopped"]["status"] == "cancelled" and states["stopped"]["returncode"] is None
         assert states["alive"]["status"] == "running"
+        assert states["old-stranger"]["status"] != "running" and states["old-alive"]["status"] == "running"
 
         assert after.cancel("aaaaaaaaa1")["status"] != "running"  # never signals the process that reused the pid
         after.cancel("aaaaaaaaa3")  # SIGINT to the live job's group
@@ -222,8 +230,8 @@ def test_job_options_are_checked_before_any_job_exists(data, workspace, tmp_path
             ({"queries_per_product": 2.5}, (400, 422), "queries_per_product"),
             ({"rm": "-rf"}, (400,), "unknown training option 'rm'"),
             ({"base_model": "/etc"}, (403,), "base_model"),
-            ({"base_model": str(data / "escape")}, (403,), "outside the allowed roots"),  # a symlink out of the root
-            ({"base_model": "../outside-model"}, (403,), "outside the allowed roots"),
+            ({"base_model": str(data / "escape")}, (403,), "outside the folders the studio may read"),  # a symlink out of the root
+            ({"base_model": "../outside-model"}, (403,), "outside the folders the studio may read"),
             ({"base_model": "some-org/some-model"}, (400,), "base_model"),
             ({"base_model": catalog}, (400,), "not a model folder"),
         ]

@@ -118,7 +118,7 @@ def read_table(
     fmt = _format_of(path)
     data = _read_bytes(path, max_decompressed_bytes)
     if fmt == "parquet":
-        return _read_parquet(path, data)
+        return _read_parquet(path, data, max_decompressed_bytes)
     if not data or data.isspace():  # same test as "not data.strip()", without copying the data
         raise SparsefitError("file is empty", file=path, hint="export the table again, with a header row and data rows")
     text = _decode(data, path, encoding, fmt)
@@ -267,12 +267,16 @@ def _decompress(open_compressed: Callable[[Path], IO[bytes]], path: Path, limit:
         while chunk := stream.read(_CHUNK if limit is None else min(_CHUNK, limit + 1 - len(out))):
             out += chunk
             if limit is not None and len(out) > limit:
-                raise SparsefitError(
-                    f"decompressed size exceeds the {_size(limit)} limit", file=path,
-                    hint="decompress it yourself and pass the plain file, or raise SPARSEFIT_MAX_DECOMPRESSED_MB "
-                    "(max_decompressed_bytes= in Python)",
-                )
+                raise _too_large(path, limit)
     return out
+
+
+def _too_large(path: Path, limit: int) -> SparsefitError:
+    return SparsefitError(
+        f"decompressed size exceeds the {_size(limit)} limit", file=path,
+        hint="decompress it yourself and pass the plain file, or raise SPARSEFIT_MAX_DECOMPRESSED_MB "
+        "(max_decompressed_bytes= in Python)",
+    )
 
 
 def _size(n: int) -> str:
@@ -554,14 +558,23 @@ def _to_text(value: Any) -> str:
 
 # -- Parquet --------------------------------------------------------------------------------------
 
-def _read_parquet(path: Path, data: bytes | bytearray) -> Table:
+def _read_parquet(path: Path, data: bytes | bytearray, limit: int | None) -> Table:
+    """Parquet compresses inside the file (codecs, dictionaries, run lengths: a few KB can hold GBs of
+    text), so it is decoded a batch at a time and its decoded size capped like a compressed file's."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not data:
         raise SparsefitError("file is empty", file=path, hint="write the Parquet file again")
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        batches, decoded = [], 0
+        for batch in parquet.iter_batches(batch_size=8192):
+            decoded += batch.nbytes
+            if limit is not None and decoded > limit:
+                raise _too_large(path, limit)
+            batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
         table.validate(full=True)  # e.g. text that is not UTF-8 would otherwise fail later, in to_pylist
     except (pa.ArrowException, OSError, ValueError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -116,21 +116,26 @@ def fit(features: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> Confide
         return ConfidenceModel(mean.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0]), {})
 
     half = np.array([int(hashlib.sha256(str(g).encode()).hexdigest(), 16) % 2 for g in groups])
-    predicted = np.zeros(len(labels))
-    for fold in (0, 1):
-        fitted = train(features[half != fold], labels[half != fold])
-        predicted[half == fold] = fitted.predict(features[half == fold])
     final = train(features, labels)
     in_sample = final.predict(features)
     final.report = {
         "features": list(FEATURES),
         "hits": int(len(labels)), "queries": int(len(set(groups.tolist()))), "relevant_rate": round(float(labels.mean()), 4),
+        "ece_cross_fitted": None, "ece_in_sample": round(expected_calibration_error(in_sample, labels), 4),
+        "brier_cross_fitted": None, "reliability": [], "unjudged_hits_count_as": "not relevant",
+    }
+    if len(set(half.tolist())) < 2:  # every query fell in one fold: nothing to measure on unseen queries
+        final.report["cross_fitting"] = "not measured: the held-out queries all fell into one fold"
+        return final
+    predicted = np.zeros(len(labels))
+    for fold in (0, 1):
+        fitted = train(features[half != fold], labels[half != fold])
+        predicted[half == fold] = fitted.predict(features[half == fold])
+    final.report.update({
         "ece_cross_fitted": round(expected_calibration_error(predicted, labels), 4),
-        "ece_in_sample": round(expected_calibration_error(in_sample, labels), 4),
         "brier_cross_fitted": round(float(np.mean((predicted - labels) ** 2)), 4),
         "reliability": _reliability(predicted, labels),
-        "unjudged_hits_count_as": "not relevant",
-    }
+    })
     return final
 
 

@@ -28,10 +28,11 @@ from pydantic import BaseModel, Field
 from sparsefit.errors import SparsefitError
 from sparsefit.serving.guard import install_guard
 from sparsefit.serving.rules import MAX_ANCHOR_CHARS
-from sparsefit.run import read_json
+from sparsefit.run import exported, finished_stages, read_json
 
 STATIC = Path(__file__).parent / "static"
 MAX_LISTED = 500  # files listed by /api/files
+MAX_WALKED = 20_000  # folder entries /api/files looks at before it stops (then "truncated")
 DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".gz", ".bz2", ".xz")
 
 
@@ -107,7 +108,7 @@ class Runs:
         folder = self.folder(name)
         with self._lock:
             if folder.name not in self._services:
-                if not (folder / "state.json").is_file() or "export" not in read_json(folder / "state.json").get("done", []):
+                if not exported(folder):
                     raise HTTPException(409, f"run {folder.name!r} has not finished; search it once it has")
                 self._services[folder.name] = SearchService.open(folder)
             return self._services[folder.name]
@@ -135,7 +136,7 @@ def create_app(
         raise SparsefitError(problem)
     registry = Runs([Path(r).resolve() for r in runs or []], workspace.resolve() if workspace else None)
     jobs = JobManager(workspace.resolve(), max_running=max_jobs) if workspace else None
-    roots = [Path(r).resolve() for r in (allowed_roots or [])] + ([workspace.resolve()] if workspace else [])
+    roots = list(dict.fromkeys([Path(r).resolve() for r in (allowed_roots or [])] + ([workspace.resolve()] if workspace else [])))
     app = FastAPI(title="sparsefit", version="0.1.0",
                   description="Search a fine-tuned SPLADE model over its Qdrant collection; the studio trains and compares runs.")
     app.state.runs = registry
@@ -245,9 +246,15 @@ def create_app(
     def files() -> dict[str, Any]:
         """Data files under the allowed roots, to pick a catalog or judgments from (the first 500 found)."""
         found: list[dict[str, Any]] = []
+        truncated = False
+        skip = {workspace.resolve() / "runs", workspace.resolve() / "jobs"}
         for root in roots:
-            found += data_files(root, MAX_LISTED - len(found))
-        return {"roots": [str(r) for r in roots], "files": found, "truncated": len(found) >= MAX_LISTED}
+            if len(found) >= MAX_LISTED or any(root != other and root.is_relative_to(other) for other in roots):
+                continue  # a root inside another root: its files are listed once, under the outer one
+            more, cut = data_files(root, MAX_LISTED - len(found), skip)
+            found += more
+            truncated = truncated or cut
+        return {"roots": [str(r) for r in roots], "files": found, "truncated": truncated}
 
     @app.post("/api/uploads")
     async def upload(file: UploadFile) -> dict[str, Any]:
@@ -274,11 +281,15 @@ def create_app(
     def start_job(request: JobRequest) -> dict[str, Any]:
         """Start a training run (`sparsefit train`) in the workspace, or queue it (status "queued") while others
         train. 400 bad option or name, 403 a path outside the allowed roots, 409 the run name is taken."""
-        from sparsefit.serving.jobs import JobError
+        from sparsefit.serving.jobs import JobError, under_roots
 
-        catalog = allowed_path(request.catalog, roots, "catalog")
-        judgments = allowed_path(request.judgments, roots, "judgments") if request.judgments else None
         try:
+            catalog = under_roots(request.catalog, roots, "catalog", "file")
+            if catalog is None:
+                raise JobError(f"catalog file {request.catalog!r} does not exist")
+            judgments = under_roots(request.judgments, roots, "judgments", "file") if request.judgments else None
+            if request.judgments and judgments is None:
+                raise JobError(f"judgments file {request.judgments!r} does not exist")
             return jobs.start(catalog=catalog, judgments=judgments, name=request.name, options=request.options or {},
                               allowed_roots=roots)
         except JobError as exc:
@@ -311,15 +322,17 @@ def safe_name(name: str) -> str:
     return base[:100] or "upload"
 
 
-def data_files(root: Path, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` data files under ``root``, walked lazily (a huge tree costs only what is listed),
-    skipping symbolic links (they would be refused when picked), hidden folders and the studio's runs/ and jobs/."""
+def data_files(root: Path, limit: int, skip: set[Path], budget: int = MAX_WALKED) -> tuple[list[dict[str, Any]], bool]:
+    """Up to ``limit`` data files under ``root`` and whether the walk stopped early (at ``limit`` files or
+    after ``budget`` entries, so a huge tree costs a bounded walk). Symbolic links are skipped (they would
+    be refused when picked), as are hidden folders and the folders in ``skip`` (the studio's own runs/,
+    jobs/ and uploads' model files)."""
     found: list[dict[str, Any]] = []
-    if limit <= 0:
-        return found
+    walked = 0
     for folder, subfolders, names in os.walk(root, followlinks=False):
         here = Path(folder)
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and not (here == root and d in ("runs", "jobs")))
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith(".") and here / d not in skip)
+        walked += len(subfolders) + len(names)
         for name in sorted(names):
             path = here / name
             if not name.lower().endswith(DATA_SUFFIXES) or path.is_symlink():
@@ -330,33 +343,15 @@ def data_files(root: Path, limit: int) -> list[dict[str, Any]]:
                 continue
             found.append({"path": str(path), "name": str(path.relative_to(root)), "size": size})
             if len(found) >= limit:
-                return found
-    return found
-
-
-def allowed_path(given: str, roots: list[Path], what: str) -> Path:
-    """``given`` resolved, if it is a file under one of ``roots``; else a 4xx that shows no server path but ``given``.
-
-    A relative path is taken relative to each allowed root in turn."""
-    try:
-        candidates = [Path(given).expanduser()] if Path(given).expanduser().is_absolute() else [root / given for root in roots]
-        resolved = [path.resolve() for path in candidates]
-        inside = [path for path in resolved if any(path.is_relative_to(root) for root in roots)]
-        if not inside:
-            raise HTTPException(403, f"{what} path {given!r} is outside the folders the studio may read "
-                                     "(see GET /api/files for them); start the studio with --allow-root to add one")
-        path = next((p for p in inside if p.is_file()), None)
-    except (ValueError, OSError, RuntimeError):  # a NUL byte, a name too long, a symlink loop
-        raise HTTPException(400, f"{what} path {given[:200]!r} is not a valid file path") from None
-    if path is None:
-        raise HTTPException(400, f"{what} file {given!r} does not exist")
-    return path
+                return found, True
+        if walked >= budget:
+            return found, True
+    return found, False
 
 
 def run_status(folder: Path, running: set[str]) -> tuple[str, list[str]]:
     """finished, running (a studio job is training it) or incomplete (stopped; `sparsefit train --resume` continues it)."""
-    state = folder / "state.json"
-    done = read_json(state).get("done", []) if state.is_file() else []
+    done = finished_stages(folder)
     if "export" in done:
         return "finished", done
     return ("running" if folder.name in running else "incomplete"), done

@@ -3,7 +3,8 @@
 Why each check:
 - **Body size**: bodies are refused on their declared length before they are read (a 600 MB upload was
   once received and spooled in full before its 413; a 4 MB JSON filter took seconds to parse).
-  Bodies without a length (chunked) are refused: browsers and HTTP clients always send one.
+  A request with any Transfer-Encoding (chunked) is refused, also next to a Content-Length, which the
+  HTTP parser would then ignore: browsers and HTTP clients send a plain Content-Length.
 - **Host**: without a token the service answers loopback names only, so a DNS-rebinding page (a
   foreign name that resolves to 127.0.0.1) cannot drive the API from the user's browser.
 - **Origin**: a state-changing request (POST/PUT/PATCH/DELETE) from another origin is refused, so
@@ -44,11 +45,23 @@ DOCS_PATHS = ("/docs", "/redoc")
 
 
 def host_name(host: str) -> str:
-    """The name part of a Host header value (no port, no brackets), lower case."""
+    """The name part of a Host header value (no port, no brackets), lower case; "" when it is malformed.
+
+    Example:
+        >>> host_name("[::1]evil.example"), host_name("localhost:80x")
+        ('', '')
+    """
     host = host.strip().lower()
     if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name, bracket, rest = host[1:].partition("]")
+    elif host.count(":") <= 1:
+        name, _, port = host.partition(":")
+        rest = f":{port}" if ":" in host else ""
+    else:  # an IPv6 address without brackets is not a valid Host
+        return ""
+    if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+        return ""
+    return name
 
 
 def same_origin(origin: str, host: str) -> bool:
@@ -67,10 +80,10 @@ def _refuse(status: int, detail: str) -> JSONResponse:
 def _size_problem(request: Request, upload_limit: int) -> JSONResponse | None:
     if request.method not in UNSAFE_METHODS:
         return None
+    if "transfer-encoding" in request.headers:  # it wins over Content-Length in the HTTP parser: no size known
+        return _refuse(411, "send the body with a Content-Length header (chunked or other transfer encodings are not accepted)")
     declared = request.headers.get("content-length")
     if declared is None:
-        if "chunked" in request.headers.get("transfer-encoding", "").lower():
-            return _refuse(411, "send the body with a Content-Length header (chunked bodies are not accepted)")
         return None
     try:
         size = int(declared)

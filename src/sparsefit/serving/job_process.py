@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import signal
 
-from sparsefit.cli import main
-
 if __name__ == "__main__":
+    # before the (slow) imports below, so that a Cancel in the job's first seconds is not lost
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    from sparsefit.cli import main
+
     main()

@@ -40,10 +40,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sparsefit.errors import SparsefitError
-from sparsefit.run import make_folder, read_json, write_json
+from sparsefit.run import exported, make_folder, read_json, write_json
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-JOB_ID = re.compile(r"^[0-9a-f]{10}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would allow a final newline
+JOB_ID = re.compile(r"[0-9a-f]{10}")
 # Training options the studio may set, with the CLI flag each one becomes.
 OPTIONS = {"rounds": "--rounds", "base_model": "--base-model", "epochs": "--epochs", "mining_epochs": "--mining-epochs",
            "negatives": "--negatives", "train_batch_size": "--train-batch-size",
@@ -114,33 +114,42 @@ def parse_options(options: dict[str, Any] | None) -> dict[str, Any]:
     return checked.model_dump(exclude_none=True)
 
 
+def under_roots(given: str, roots: Sequence[Path], what: str, want: str) -> Path | None:
+    """The first existing ``want`` ("file" or "dir") that ``given`` names under ``roots`` (a relative path is
+    looked up under each root in turn; symlinks are followed before the check), else None when it names
+    nothing there. A :class:`JobError` 403 when every reading of it lies outside the roots, 400 when it
+    cannot be a path at all (a NUL byte, an unknown ``~user``, a name too long, a symlink loop). Errors
+    show ``given``, never a server path.
+    """
+    roots = [Path(r).resolve() for r in roots]
+    try:
+        path = Path(given).expanduser()
+        candidates = [path] if path.is_absolute() else [root / path for root in roots]
+        inside = [c.resolve() for c in candidates]
+        inside = [r for r in inside if any(r.is_relative_to(root) for root in roots)]
+        if not inside:
+            raise JobError(f"{what} path {given!r} is outside the folders the studio may read (see GET /api/files "
+                           "for them)", status=403, hint="start the studio with --allow-root to add one")
+        return next((r for r in inside if (r.is_file() if want == "file" else r.is_dir())), None)
+    except (ValueError, OSError, RuntimeError):
+        raise JobError(f"{what} path {given[:200]!r} is not a valid path") from None
+
+
 def check_base_model(value: str, roots: Sequence[Path]) -> str:
     """``value`` if it is an offline alias, else the resolved folder it names under one of ``roots``.
 
-    Why: the studio must not load weights from anywhere on the machine, nor download a hub id. A relative
-    name is looked up under each root; a path that resolves (symlinks followed) outside every root is a 403.
+    Why: the studio must not load weights from anywhere on the machine, nor download a hub id.
     """
     from sparsefit.models import ALIASES
 
     if value in ALIASES:
         return value
-    roots = [Path(r).resolve() for r in roots]
-    path = Path(value).expanduser()
-    candidates = [path] if path.is_absolute() else [root / path for root in roots]
-    outside = False
-    for candidate in candidates:
-        resolved = candidate.resolve()
-        if not any(resolved.is_relative_to(root) for root in roots):
-            outside = outside or path.is_absolute() or resolved.exists() or ".." in path.parts
-            continue
-        if resolved.is_dir():
-            return str(resolved)
-        if resolved.exists():
-            raise JobError(f"base_model {value!r} is a file, not a model folder",
-                           hint="give the folder that holds config.json and the weights")
-    if outside:
-        raise JobError(f"base_model {value!r} is outside the allowed roots ({', '.join(str(r) for r in roots)})",
-                       status=403, hint="put the model folder under an allowed root or start the studio with --allow-root")
+    folder = under_roots(value, roots, "base_model", "dir")
+    if folder is not None:
+        return str(folder)
+    if under_roots(value, roots, "base_model", "file") is not None:
+        raise JobError(f"base_model {value!r} is a file, not a model folder",
+                       hint="give the folder that holds config.json and the weights")
     raise JobError(f"base_model {value!r} is neither an offline alias ({', '.join(ALIASES)}) nor a model folder "
                    "under the allowed roots; the studio does not download hub models",
                    hint="pick an alias, or save the model into a folder under an allowed root and give that")
@@ -179,7 +188,7 @@ class JobManager:
         checked = parse_options(options)
         if "base_model" in checked:
             checked["base_model"] = check_base_model(checked["base_model"], allowed_roots or [self.workspace])
-        if name is not None and not NAME.match(name):
+        if name is not None and not NAME.fullmatch(name):
             raise JobError(f"run name {name!r} is not allowed",
                            hint="use letters, digits, '-', '_' or '.', at most 64 characters")
         with self._lock:
@@ -196,7 +205,7 @@ class JobManager:
 
     def get(self, job_id: str) -> dict[str, Any]:
         """One job, its status brought up to date (KeyError if there is none)."""
-        if not JOB_ID.match(job_id) or not (self.folder / f"{job_id}.json").is_file():
+        if not JOB_ID.fullmatch(job_id) or not (self.folder / f"{job_id}.json").is_file():
             raise KeyError(job_id)
         with self._lock:
             return self._by_id(self._pump(), job_id)
@@ -234,7 +243,7 @@ class JobManager:
         """The job files as stored; a damaged one is skipped rather than failing the whole list."""
         jobs = []
         for file in self.folder.glob("*.json"):
-            if not JOB_ID.match(file.stem):
+            if not JOB_ID.fullmatch(file.stem):
                 continue
             try:
                 job = read_json(file)
@@ -307,7 +316,7 @@ class JobManager:
             if code is None:
                 return job
             del self._processes[job["id"]]
-        elif not legacy and is_our_process(job.get("pid"), job.get("pid_start")):
+        elif not legacy and is_our_process(job.get("pid"), job.get("pid_start"), job.get("started")):
             return job
         status, reason = self._outcome(job, code)
         job.update(status=status, returncode=code, reason=reason, finished=job.get("finished") or time.time())
@@ -318,12 +327,8 @@ class JobManager:
 
     def _outcome(self, job: dict[str, Any], code: int | None) -> tuple[str, str | None]:
         """Why an ended job ended: the run's state first, then the exit code, then the log; never a made-up code."""
-        state = self.runs / job["run"] / "state.json"
-        try:
-            if state.is_file() and "export" in read_json(state).get("done", []):
-                return "finished", None
-        except (SparsefitError, AttributeError):
-            pass
+        if exported(self.runs / job["run"]):
+            return "finished", None
         tail = self._log_tail(job["id"])
         if code == 130 or job.get("cancel_requested") or any(STOPPED in line for line in tail):
             return "cancelled", None
@@ -387,14 +392,22 @@ def process_start_time(pid: int) -> int | None:
     return stat[1] if stat else None
 
 
-def is_our_process(pid: int | None, started: int | None) -> bool:
-    """Whether the process ``pid`` that started at ``started`` (see :func:`process_start_time`) still runs."""
+def is_our_process(pid: int | None, started: int | None, started_at: float | None = None) -> bool:
+    """Whether the process ``pid`` that started at ``started`` (see :func:`process_start_time`) still runs.
+
+    A job file from before start times were kept has only ``started_at`` (the wall clock when the studio
+    started it): the process must have started within a few seconds of it, or the pid was reused."""
     if pid is None:
         return False
     stat = _proc_stat(pid)
     if stat is not None:
         state, start = stat
-        return state not in ("Z", "X", "x") and (started is None or start == started)
+        if state in ("Z", "X", "x"):
+            return False
+        if started is not None:
+            return start == started
+        boot = _boot_time()
+        return boot is not None and started_at is not None and abs(boot + start / os.sysconf("SC_CLK_TCK") - started_at) < 5
     if Path("/proc/self/stat").is_file():
         return False  # Linux, and no such process
     try:  # elsewhere only liveness can be checked
@@ -404,6 +417,17 @@ def is_our_process(pid: int | None, started: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _boot_time() -> float | None:
+    """When this machine booted (seconds since the epoch), from /proc/stat; None where unknown."""
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:

@@ -151,8 +151,8 @@ class SearchService:
         if known is None:  # an index built before its payload keys were recorded: nothing to check against
             return
         for condition in (*parsed.must, *parsed.must_not):
-            root = condition.key.split(".", 1)[0].split("[", 1)[0]
-            if root not in known:
+            root = payload_key_root(condition.key)
+            if root not in known and condition.key not in known:
                 shown = ", ".join(sorted(known)[:30]) or "none"
                 raise SparsefitError(f"no product has the payload key {condition.key!r}",
                                      hint=f"filter on one of: {shown}")
@@ -293,6 +293,20 @@ class QueryBatcher:
             except BaseException as exc:  # hand the error to every waiting request
                 for _, future in batch:
                     future.set_exception(exc)
+
+
+def payload_key_root(key: str) -> str:
+    """The payload key a filter path starts with: ``"price.usd"`` → price, ``brand[]`` → brand, and a quoted
+    first segment (how Qdrant names keys with spaces or dots) unquoted: ``'"in stock".x'`` → in stock.
+
+    Example:
+        >>> payload_key_root('"in stock"'), payload_key_root("specs.color"), payload_key_root("tags[0]")
+        ('in stock', 'specs', 'tags')
+    """
+    if key.startswith('"'):
+        end = key.find('"', 1)
+        return key[1:end] if end > 0 else key
+    return key.split(".", 1)[0].split("[", 1)[0]
 
 
 def _check_query(query: Any) -> str:
