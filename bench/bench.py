@@ -264,7 +264,7 @@ def stage_train(args) -> dict:
 
 
 def stage_mining(args) -> dict:
-    from sparsefit.evaluation.evaluate import build_index
+    from sparsefit.indexing import build_index
     from sparsefit.index import Filter
     from sparsefit.models import load_encoder
 
@@ -351,7 +351,7 @@ def _edge_latency(docs, queries, kind: str, two_stage_settings: dict) -> dict:
     import numpy as np
 
     from sparsefit.index import TwoStage, open_index
-    from sparsefit.index.base import candidate_vectors
+    from sparsefit.index.two_stage import candidate_vectors
     from sparsefit.index.edge import VECTORS_DIR
 
     size = docs.shape[0]

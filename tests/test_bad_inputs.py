@@ -66,7 +66,7 @@ def _no_space(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device", str(dst))
         return real(src, dst, *a, **k)
 
-    monkeypatch.setattr(sparsefit.run.os, "replace", full_disk)
+    monkeypatch.setattr(sparsefit.files.os, "replace", full_disk)
 
 
 def _unreadable(tmp_path, monkeypatch):

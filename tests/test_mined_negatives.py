@@ -9,7 +9,7 @@ import pytest
 
 from sparsefit.config import load_settings
 from sparsefit.pipeline import finetune
-from sparsefit.run import read_json
+from sparsefit.files import read_json
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

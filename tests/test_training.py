@@ -16,7 +16,7 @@ import torch
 
 from sparsefit.config import load_settings
 from sparsefit.data import load_catalog, load_judgments
-from sparsefit.evaluation.evaluate import build_index
+from sparsefit.indexing import build_index
 from sparsefit.mining import MiningOptions, mine_negatives
 from sparsefit.models import load_encoder
 from sparsefit.pipeline import Trainer, finetune, resume_trainer

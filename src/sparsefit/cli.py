@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Annotated, Optional
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
@@ -266,7 +266,7 @@ def _refuse_flags_with_resume(ctx: typer.Context, resume: Path, catalog: Path | 
             continue  # not given: its default
         ignored.append(next((opt for opt in param.opts if opt.startswith("--")), param.opts[0]))
     if catalog is not None and (resume / "run.json").is_file():
-        from sparsefit.run import read_json
+        from sparsefit.files import read_json
 
         recorded = read_json(resume / "run.json").get("catalog")
         if recorded is None or not _same_file(catalog, Path(recorded)):
@@ -464,12 +464,13 @@ def serve(
     config: Optional[Path] = None,
 ) -> None:
     """Serve search over a run: POST /search, GET /products/{id}, POST /explain, /rules, GET /health, /docs."""
+    from sparsefit.config import secret
     from sparsefit.serving.app import create_app
     from sparsefit.serving.service import SearchService
 
     settings = _serve_settings(config, host=host, port=port, token=token)
     SearchService.open(run).close()  # fail here, with one line, on a run that cannot be served; fits confidence once
-    app_ = create_app([run], token=settings.token.get_secret_value() if settings.token else None)
+    app_ = create_app([run], token=secret(settings.token))
     _run_app(app_, settings, f"Serving {run}")
 
 
@@ -482,22 +483,24 @@ def studio(
     port: Annotated[Optional[int], typer.Option(help="port (default 8000)")] = None,
     token: TokenOpt = None,
     max_jobs: Annotated[Optional[int], typer.Option(help="training jobs run at once; the others wait queued (default 1)")] = None,
+    max_upload_mb: Annotated[Optional[int], typer.Option(help="largest file the studio accepts as an upload, in MB (default 200)")] = None,
     no_open: Annotated[bool, typer.Option("--no-open", help="do not open a browser")] = False,
     config: Optional[Path] = None,
 ) -> None:
     """The web studio: start training runs, follow them live, compare runs, and search with explanations."""
+    from sparsefit.config import secret
     from sparsefit.serving.app import create_app
 
     settings = _serve_settings(config, host=host, port=port, token=token, workspace=workspace, allow_roots=allow_root,
-                               max_jobs=max_jobs)
+                               max_jobs=max_jobs, max_upload_mb=max_upload_mb)
     roots = settings.allow_roots or [Path.cwd()]
     for root in roots:
         if not root.is_dir():
             raise SparsefitError("allowed root is not a folder", file=root, hint="pass an existing folder to --allow-root")
-    secret = settings.token.get_secret_value() if settings.token else None
-    app_ = create_app(list(run or []), workspace=settings.workspace, allowed_roots=roots, token=secret,
+    token_text = secret(settings.token)
+    app_ = create_app(list(run or []), workspace=settings.workspace, allowed_roots=roots, token=token_text,
                       max_upload_mb=settings.max_upload_mb, max_jobs=settings.max_jobs)
-    url = f"http://{settings.host}:{settings.port}/studio" + (f"?token={quote(secret, safe='')}" if secret else "")
+    url = f"http://{settings.host}:{settings.port}/studio" + (f"?token={quote(token_text, safe='')}" if token_text else "")
     if not no_open:
         import webbrowser
 

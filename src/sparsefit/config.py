@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,13 +20,12 @@ import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
+from sparsefit.threads import apply_threads
 
-# Texts per encoding batch: at 128 the splade-tiny encode ran ~7% faster than at 64 here (fewer
-# per-batch overheads); the vectors do not depend on it.
-ENCODE_BATCH_SIZE = 128
-
-CONFIG_FILE_ENV = "SPARSEFIT_CONFIG"
+CONFIG_FILE_ENV = "SPARSEFIT_CONFIG"  # a user's own default config file
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("sparsefit_config_file", default=None)
 
 # A bearer token shorter than this is refused for every command (and by the web app): an empty one
 # would switch authentication off, a short one can be guessed.
@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     @field_validator("token")
     @classmethod
     def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
-        problem = token_problem(value.get_secret_value() if value is not None else None)
+        problem = token_problem(secret(value))
         if problem:
             raise ValueError(problem)
         return value
@@ -214,13 +214,16 @@ SECRETS = ("qdrant_api_key", "llm_api_key", "token")
 
 
 class _FileSource(PydanticBaseSettingsSource):
-    """Reads the YAML/TOML file named by ``SPARSEFIT_CONFIG`` (set by ``load_settings``)."""
+    """Reads the YAML/TOML file given to ``load_settings`` (else the one a user names in ``SPARSEFIT_CONFIG``).
+
+    The file is handed over in a context variable, not the environment: two threads loading settings
+    from different files (the studio's /api/defaults and a service opening a run) never see each other's."""
 
     def get_field_value(self, field, field_name):  # pragma: no cover - required by the ABC
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get(CONFIG_FILE_ENV)
+        path = _CONFIG_FILE.get() or os.environ.get(CONFIG_FILE_ENV)
         return read_config_file(Path(path)) if path else {}
 
 
@@ -253,61 +256,37 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     so every CLI command and every API call that loads settings honours ``SPARSEFIT_THREADS``.
     """
     given = {key: value for key, value in overrides.items() if value is not None}
-    previous = os.environ.get(CONFIG_FILE_ENV)
-    if config_file is not None:
-        os.environ[CONFIG_FILE_ENV] = str(config_file)
+    token = _CONFIG_FILE.set(str(config_file) if config_file is not None else None)
     try:
         settings = Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "settings"
-        source = f" (from {config_file or os.environ.get(CONFIG_FILE_ENV)})" if (config_file or previous) else ""
+        named = config_file or os.environ.get(CONFIG_FILE_ENV)
+        source = f" (from {named})" if named else ""
         message = first["msg"].removeprefix("Value error, ")  # our own validators' messages, as written
         raise SparsefitError(
             f"setting '{name}' is invalid{source}: {message}",
             hint=f"change --{name.replace('_', '-')}, SPARSEFIT_{name.upper()} or the config file",
         ) from None
     finally:
-        if config_file is not None:
-            if previous is None:
-                os.environ.pop(CONFIG_FILE_ENV, None)
-            else:
-                os.environ[CONFIG_FILE_ENV] = previous
+        _CONFIG_FILE.reset(token)
     apply_threads(settings)
     return settings
 
 
-_interop_threads_set = False
+def secret(value: SecretStr | None) -> str | None:
+    """The plain text of a secret setting (token, API keys), or None when it is unset.
 
-
-def apply_threads(settings: Settings | int | None) -> None:
-    """Limit this process to ``settings.threads`` CPU threads (an int works too; None changes nothing).
-
-    torch: ``set_num_threads`` (intra-op, OpenMP/MKL), and ``set_num_interop_threads`` when torch still
-    allows it (only once, and only before its first parallel work; later calls keep the current pool).
-    The tokenizers' Rust (rayon) pool: ``RAYON_NUM_THREADS``, which rayon reads once, when the pool is
-    first used; so it holds if this runs before the first tokenizer batch of the process (load_settings
-    runs first in every command). It replaces a ``RAYON_NUM_THREADS`` already set.
+    Example:
+        >>> secret(Settings(token="x" * 16).token), secret(None)
+        ('xxxxxxxxxxxxxxxx', None)
     """
-    global _interop_threads_set
-    threads = settings if settings is None or isinstance(settings, int) else settings.threads
-    if not threads:
-        return
-    os.environ["RAYON_NUM_THREADS"] = str(threads)
-    import torch
-
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    if not _interop_threads_set:
-        _interop_threads_set = True
-        try:
-            torch.set_num_interop_threads(threads)
-        except RuntimeError:  # parallel work has started (or someone set it): the pool stays as it is
-            pass
+    return value.get_secret_value() if value is not None else None
 
 
 def save_settings(settings: Settings, path: Path) -> None:
     """Write the resolved settings as YAML (atomically)."""
-    from sparsefit.run import write_atomic
+    from sparsefit.files import write_atomic
 
     write_atomic(path, yaml.safe_dump(settings.public_dict(), sort_keys=False))

@@ -23,8 +23,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from sparsefit.config import ENCODE_BATCH_SIZE
 from sparsefit.data import Catalog
+from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.index import Filter, SparseIndex
 from sparsefit.models import Encoder

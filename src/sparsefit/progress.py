@@ -8,9 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
-import logging
 from contextlib import contextmanager
 
 from rich.console import Console

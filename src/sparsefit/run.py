@@ -1,134 +1,23 @@
-"""The run folder: atomic writes and named output folders.
+"""The run folder: where each of a run's files lives, which stages are finished, and named output folders.
+
+A run folder is written by ``sparsefit train``/``evaluate`` and read by ``serve``, ``search`` and the
+studio. :class:`RunFolder` is the one place that knows its file names and its stage names.
 
 Example:
     >>> import tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> write_json(folder / "state.json", {"done": ["split"]})
-    >>> read_json(folder / "state.json")
-    {'done': ['split']}
+    >>> run = RunFolder(pathlib.Path(tempfile.mkdtemp()))
+    >>> run.round(2).name, run.train_stage(2), run.evaluate_stage(2)
+    ('2', 'round-2/train', 'round-2/evaluate')
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sparsefit.errors import SparsefitError
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never a half-written file."""
-    path = Path(path)
-    temporary = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        if temporary is not None and os.path.exists(temporary):
-            os.unlink(temporary)  # no half-written leftovers
-        raise SparsefitError(
-            f"cannot write the file ({exc.strerror or exc})",
-            file=path,
-            hint="choose an output folder you can write to (--output) and check free disk space",
-        ) from None
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file written by :func:`write_json`; a clear error if it is damaged."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SparsefitError("file not found", file=path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SparsefitError(f"file is damaged ({exc})", file=path, hint="delete it and run again") from None
-
-
-@contextmanager
-def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside ``target``; when the block ends without error it takes
-    ``target``'s place in one atomic swap, so a reader sees the old folder or the complete new one,
-    never a half-written one nor none (a model being saved or exported while ``serve`` loads it). On
-    error the temporary folder is removed and ``target`` is left as it was.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> target = pathlib.Path(tempfile.mkdtemp()) / "model"
-        >>> with atomic_folder(target) as tmp:
-        ...     _ = (tmp / "weights.bin").write_text("w")
-        >>> sorted(p.name for p in target.iterdir())
-        ['weights.bin']
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    temporary.mkdir()
-    try:
-        yield temporary
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    if target.exists() and exchange_paths(temporary, target):  # one step: the new folder in, the old one out
-        shutil.rmtree(temporary, ignore_errors=True)
-        return
-    old = None
-    if target.exists():  # where the system cannot swap: two renames, with a moment of no folder between them
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(target, old)
-    os.replace(temporary, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def exchange_paths(a: Path, b: Path) -> bool:
-    """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the system
-    or file system cannot, so the caller falls back to renames."""
-    import ctypes
-    import errno
-
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
-
-
-def make_folder(path: Path) -> Path:
-    """Create the output folder ``path`` (and parents), or a clear error saying why it cannot be."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise SparsefitError("the output folder is an existing file", file=path,
-                             hint="pass --output with a folder path (new or existing folder)") from None
-    except OSError as exc:
-        raise SparsefitError(f"cannot create the output folder ({exc.strerror or exc})", file=path,
-                             hint="choose an output folder you can write to (--output) and check free disk space") from None
-    return path
+from sparsefit.files import read_json, write_json
 
 
 def new_run_folder(kind: str, root: Path = Path("runs")) -> Path:
@@ -140,6 +29,126 @@ def new_run_folder(kind: str, root: Path = Path("runs")) -> Path:
         suffix += 1
         folder = root / f"{kind}-{stamp}-{suffix}"
     return folder
+
+
+class RunFolder:
+    """Where each file of a run lives, the names of its stages, and the metrics it has so far.
+
+    Writers (the trainer, ``evaluate``) and readers (``serve``, ``search``, the studio) go through it, so a
+    file name is typed once. Stages are ``inputs``, ``queries``, ``baselines``, ``round-N/train``,
+    ``round-N/evaluate``, ``average/evaluate`` and ``export``.
+    """
+
+    EXPORT = "export"
+    BASELINES = "baselines"
+    AVERAGE = "average"  # the weight average of the rounds' models (the exported model by default)
+    AVERAGE_EVALUATED = "average/evaluate"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    # -- files -------------------------------------------------------------------------------
+    config = property(lambda self: self.path / "config.yaml", doc="the resolved settings (YAML)")
+    sources = property(lambda self: self.path / "run.json", doc="the catalog and judgments files the run reads")
+    state_file = property(lambda self: self.path / "state.json", doc="the finished stages")
+    timings = property(lambda self: self.path / "timings.json", doc="seconds per stage")
+    live = property(lambda self: self.path / "live.json", doc="the training round in progress (for the studio)")
+    split = property(lambda self: self.path / "split.json", doc="which queries are train and test")
+    inputs = property(lambda self: self.path / "inputs.json", doc="what was loaded and detected")
+    queries = property(lambda self: self.path / "queries.jsonl", doc="generated training queries (no judgments given)")
+    queries_info = property(lambda self: self.path / "queries.json", doc="how the training queries were generated")
+    repairs = property(lambda self: self.path / "repairs.json", doc="rounds trained again after a damaged checkpoint")
+    card = property(lambda self: self.path / "README.md", doc="the model card")
+    confidence = property(lambda self: self.path / "confidence.json", doc="the per-hit confidence model")
+    confidence_problem = property(lambda self: self.path / "confidence_problem.txt", doc="why there is no confidence.json")
+    model = property(lambda self: self.path / "model", doc="the exported SparseEncoder")
+    index = property(lambda self: self.path / "index", doc="the Qdrant Edge index of the exported model")
+    baselines = property(lambda self: self.path / self.BASELINES, doc="BM25 and the untuned base model's metrics")
+    average = property(lambda self: self.path / self.AVERAGE, doc="the rounds' weight average: model and metrics")
+
+    def round(self, n: int) -> Path:
+        """Round ``n``'s folder: model/, training.json, metrics.json, negatives.json, mining.json."""
+        return self.path / "rounds" / str(n)
+
+    @staticmethod
+    def metrics(stage_folder: Path) -> Path:
+        return stage_folder / "metrics.json"
+
+    @staticmethod
+    def vectors(stage_folder: Path) -> Path:
+        return stage_folder / "catalog_vectors.npz"
+
+    # -- stages ------------------------------------------------------------------------------
+    @staticmethod
+    def train_stage(n: int) -> str:
+        return f"round-{n}/train"
+
+    @staticmethod
+    def evaluate_stage(n: int) -> str:
+        return f"round-{n}/evaluate"
+
+    @staticmethod
+    def stage_round(stage: str) -> int | None:
+        """The round a stage belongs to (None for the others)."""
+        head = stage.split("/", 1)[0]
+        return int(head[6:]) if head.startswith("round-") and head[6:].isdigit() else None
+
+    def describe_stages(self) -> list[dict[str, Any]]:
+        """The finished stages as data (name, kind, round) for the studio, so no page parses stage names."""
+        out = []
+        for stage in finished_stages(self.path):
+            n = self.stage_round(stage)
+            kind = stage.rsplit("/", 1)[-1] if "/" in stage else stage
+            out.append({"stage": stage, "kind": kind, "round": n, "average": stage.startswith(self.AVERAGE)})
+        return out
+
+    # -- reading -----------------------------------------------------------------------------
+    def read_sources(self) -> dict[str, str | None]:
+        """``{"catalog": path, "judgments": path or None}`` as the run was started."""
+        data = read_json(self.sources)
+        if not isinstance(data, dict) or not isinstance(data.get("catalog"), str):
+            raise SparsefitError("file is damaged (no catalog path)", file=self.sources,
+                                 hint="write it again as {\"catalog\": \"...\", \"judgments\": \"...\"}")
+        return {"catalog": data["catalog"], "judgments": data.get("judgments")}
+
+    def training_losses(self) -> dict[str, list[dict[str, float]]]:
+        """The logged training loss of every trained round: ``{"0": [{"step", "loss"}, ...], ...}``."""
+        out = {}
+        for training in sorted((self.path / "rounds").glob("*/training.json"), key=lambda f: f.parent.name.zfill(6)):
+            data = read_json(training)
+            losses = data.get("losses", []) if isinstance(data, dict) else None
+            if not isinstance(losses, list):
+                raise SparsefitError("file is damaged (no list of losses)", file=training,
+                                     hint="delete the round's folder and resume the run to train it again")
+            out[training.parent.name] = [{"step": x["step"], "loss": x["loss"]} for x in losses]
+        return out
+
+    def systems(self) -> list[dict[str, Any]]:
+        """Every evaluated system so far, in order: baselines, the rounds, the rounds' average.
+
+        Each: name, kind, role (``bm25``, ``base``, ``round``, ``average``), round (or None), mean metrics,
+        seconds, and the nDCG@10 ratio to BM25. A damaged metrics file is an error that names it (files are
+        written atomically, so a damaged one is not a file being written).
+        """
+        files = [(file, "baseline", None) for file in sorted(self.baselines.glob("metrics.json"))]
+        rounds = sorted((self.path / "rounds").glob("*/metrics.json"),
+                        key=lambda f: int(f.parent.name) if f.parent.name.isdigit() else -1)
+        files += [(file, "round", int(file.parent.name)) for file in rounds if file.parent.name.isdigit()]
+        files += [(file, "average", None) for file in [self.metrics(self.average)] if file.is_file()]
+        out = []
+        for file, source, n in files:
+            data = read_json(file)
+            for system in data if isinstance(data, list) else [data]:
+                if not isinstance(system, dict) or not isinstance(system.get("mean"), dict) or "name" not in system:
+                    raise SparsefitError("file is damaged (a system without its name or mean metrics)", file=file,
+                                         hint="delete it and resume the run to evaluate that stage again")
+                role = source if source != "baseline" else ("bm25" if system["name"] == "bm25" else "base")
+                out.append({"name": system["name"], "kind": system.get("kind"), "role": role, "round": n,
+                            "metrics": system["mean"], "seconds": system.get("seconds", {}), "source": source})
+        bm25 = next((s["metrics"].get("ndcg@10") for s in out if s["role"] == "bm25"), None)
+        for s in out:
+            s["ndcg@10_vs_baseline"] = round(s["metrics"]["ndcg@10"] / bm25, 4) if bm25 else None
+        return out
 
 
 class RunState:
@@ -154,7 +163,7 @@ class RunState:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / "state.json"
+        self.path = RunFolder(self.folder).state_file
         self.stages: list[str] = _finished_stages(self.path)
 
     def done(self, stage: str) -> bool:

@@ -28,7 +28,6 @@ from sparsefit.models.fast import FastPreprocess, bfloat16_is_fast, fast_trainin
 from sparsefit.progress import quiet_libraries
 
 
-
 @dataclass
 class TrainingOptions:
     """The knobs of one round (filled from :class:`sparsefit.config.Settings`)."""

@@ -83,7 +83,7 @@ def test_index_names_are_safe():
 
 
 def test_a_complete_index_is_reopened_and_an_incomplete_or_damaged_one_rebuilt(demo, splade_tiny, tmp_path):
-    from sparsefit.evaluation.evaluate import catalog_index
+    from sparsefit.indexing import catalog_index
 
     catalog, _, _ = demo
     encoder = splade_tiny
@@ -113,7 +113,7 @@ def test_a_complete_index_is_reopened_and_an_incomplete_or_damaged_one_rebuilt(d
 
 
 def test_the_search_mode_is_part_of_the_index(demo, splade_tiny, tmp_path):
-    from sparsefit.evaluation.evaluate import catalog_index
+    from sparsefit.indexing import catalog_index
     from sparsefit.index import TwoStage
 
     catalog, _, _ = demo
@@ -153,3 +153,30 @@ def test_evaluate_measures_the_two_stage_search_it_is_given(demo, splade_tiny, t
         assert index.two_stage == tight
     assert set(approx) == set(exact) == set(split.test)
     assert any(approx[k] != exact[k] for k in exact)  # the cut decides some rankings
+
+
+def test_an_edited_payload_rebuilds_the_index_and_serves_the_new_value(demo, splade_tiny, tmp_path):
+    """The index stores the payload that serving filters on: a changed price must not reuse a stale index."""
+    import dataclasses
+
+    from sparsefit.indexing import catalog_index
+
+    catalog, _, _ = demo
+    options = dict(path=tmp_path / "index", show_progress=False)
+    seconds: dict[str, float] = {}
+    index, _ = catalog_index(splade_tiny, catalog, seconds=seconds, **options)
+    index.close()
+    assert seconds["encode"] > 0
+    payload = catalog.payload.copy()
+    payload.loc[0, "price"] = 12345.0  # only the payload changes: same ids, same texts
+    edited = dataclasses.replace(catalog, payload=payload)
+    assert edited.fingerprint() == catalog.fingerprint()
+    seconds = {}
+    index, _ = catalog_index(splade_tiny, edited, seconds=seconds, **options)
+    with index:
+        assert seconds["encode"] > 0  # rebuilt
+        assert index.retrieve([catalog.ids[0]])[0]["price"] == 12345.0
+    seconds = {}
+    index, _ = catalog_index(splade_tiny, edited, seconds=seconds, **options)
+    index.close()
+    assert seconds["encode"] == 0.0  # unchanged again: reopened

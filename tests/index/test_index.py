@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
 from sparsefit.index import Filter, Hit, Match, Range, SparseIndex, open_index, parse_filter, point_id
-from sparsefit.index.base import ID_NAMESPACE
+from sparsefit.index.ids import ID_NAMESPACE
 
 VOCAB = 30_522
 TIE_TOKEN = 30_300  # only the tie documents use it
@@ -545,7 +545,7 @@ def test_point_id_mapping() -> None:
 
 def test_canonical_rows_fast_path_reads_what_the_full_check_cleans() -> None:
     """sparse_rows skips scipy's checks for a clean CSR matrix; anything else goes through clean_csr."""
-    from sparsefit.index.base import _canonical_rows, _rows_of, clean_csr, sparse_rows
+    from sparsefit.index.vectors import _canonical_rows, clean_csr, rows_of as _rows_of, sparse_rows
 
     rng = np.random.default_rng(3)
     taken = 0

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
 from sparsefit.index import TwoStage, open_index
-from sparsefit.index.base import candidate_vectors, heaviest_terms, posting_thresholds
+from sparsefit.index.two_stage import candidate_vectors, heaviest_terms, posting_thresholds
 
 from tests.index.test_index import ENGINES, FILTERS, SERVER_URL, assert_same, corpus, make_index, queries, reference
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from sparsefit.cli import main
 from sparsefit.errors import SparsefitError
-from sparsefit.run import atomic_folder, read_json, write_json
+from sparsefit.files import atomic_folder, read_json, write_json
 from sparsefit.serving.app import create_app
 
 LOCAL = "http://127.0.0.1"
@@ -162,7 +162,7 @@ def test_atomic_folder_keeps_the_old_folder_on_error_and_leaves_no_temporaries(t
 
 
 def test_exchange_paths_swaps_two_folders_in_one_step(tmp_path):
-    from sparsefit.run import exchange_paths
+    from sparsefit.files import exchange_paths
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x").write_text("x")

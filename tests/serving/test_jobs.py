@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sparsefit.run import write_json
+from sparsefit.files import write_json
 from sparsefit.serving.app import create_app
 from sparsefit.serving.jobs import JobError, JobManager
 

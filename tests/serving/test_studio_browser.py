@@ -1,9 +1,19 @@
 """End to end: the studio page in a real (headless) Chromium, driving a real training run.
 
-Starts ``sparsefit studio`` as a subprocess on a free port, then in the browser: starts a 1-round run on
-the example catalog and judgments, follows it on #jobs until it has finished (loss and metric charts
-drawn), compares it on #compare, searches it on #search and explains the first result.
-A screenshot of every tab is saved to ``tmp_path`` and copied to /tmp/studio-shots/<tab>.png.
+Starts ``sparsefit studio --token …`` as a subprocess on a free port and opens the page from its ?token= link
+(the later requests, the page's ES modules included, carry the token in the cookie the server sets). Then
+every tab in turn:
+
+- #train: picks the example catalog and judgments, 1 round and small batches, starts the run;
+- #jobs: follows the job live until it has finished (stages, progress, loss and nDCG@10 charts, the systems
+  table, the log; a reload of #jobs/<id> selects the job again);
+- #compare: ticks the run: table rows and bars for BM25, base and tuned, unticks and ticks it again;
+- #search: a search with confidence per hit and paging, the explanation of the first hit, a filtered search
+  (the builder's filter reaches the results, confidence is left out), the exclusion rules box, and two
+  error paths: a filter the builder refuses and one the server refuses, each shown as one line.
+
+Every module script is served as JavaScript, no script error and no CSP violation reach the console. A
+screenshot of every tab is saved to ``tmp_path`` and copied to /tmp/studio-shots/<tab>.png.
 """
 
 from __future__ import annotations
@@ -26,11 +36,15 @@ from sparsefit.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
+STATIC = REPO / "src" / "sparsefit" / "serving" / "static"
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path("/tmp/studio-shots")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 TRAINING_TIMEOUT_MS = 8 * 60 * 1000
+SERVICE_TIMEOUT_MS = 120_000  # the first search or explanation of a run loads its models
+TOKEN = "studio-browser-test-token-0123456789"
+JS_TYPES = ("text/javascript", "application/javascript")
 
 pytestmark = pytest.mark.slow
 
@@ -43,11 +57,12 @@ def _free_port() -> int:
 
 def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(f"{url}/health", headers={"Authorization": f"Bearer {TOKEN}"})
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the studio exited with code {process.returncode}:\n{log.read_text(errors='replace')}")
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200 and json.loads(response.read()).get("status") == "ok":
                     return
         except (urllib.error.URLError, OSError, ValueError):
@@ -64,11 +79,12 @@ def _shot(page, tmp_path: Path, tab: str) -> None:
 
 
 def _errors(page) -> list[str]:
-    return page.eval_on_selector_all("[data-testid=error-message] .text", "els => els.map(e => e.textContent)")
+    """The messages in the page's red error area."""
+    return page.get_by_test_id("error-message").locator(".text").all_text_contents()
 
 
 def _pick_file(page, select: str, suffix: str) -> None:
-    values = page.eval_on_selector_all(f"[data-testid={select}] option", "os => os.map(o => o.value)")
+    values = [o.get_attribute("value") or "" for o in page.locator(f"[data-testid={select}] option").all()]
     matches = [v for v in values if v.replace("\\", "/").endswith(suffix)]
     assert matches, f"{suffix} is not offered in {select}: {values}"
     page.get_by_test_id(select).select_option(matches[0])
@@ -90,8 +106,9 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
     log = tmp_path / "studio.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONUNBUFFERED="1")
+    env.pop("SPARSEFIT_TOKEN", None)
     argv = [sys.executable, "-m", "sparsefit", "studio", "--workspace", str(tmp_path / "ws"), "--allow-root", str(EXAMPLES),
-            "--port", str(port), "--no-open"]
+            "--port", str(port), "--no-open", "--token", TOKEN]
     with open(log, "wb") as out:
         studio = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
     try:
@@ -103,6 +120,9 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
                 console: list[str] = []
                 page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
                 page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+                scripts: dict[str, str] = {}  # static script name -> the Content-Type of its first load (not a cached reload)
+                page.on("response", lambda r: scripts.setdefault(r.url.rsplit("/", 1)[-1], r.headers.get("content-type", ""))
+                        if "/studio/static/" in r.url and r.url.endswith(".js") and r.status == 200 else None)
                 try:
                     _drive(page, expect, url, tmp_path)
                 except BaseException:
@@ -114,6 +134,9 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
                     raise
                 assert not [c for c in console if c.startswith("pageerror")], console
                 assert not [c for c in console if "Content Security Policy" in c], console  # the page lives within its CSP
+                # Module scripts need a JavaScript MIME type; every module in static/ is part of the page.
+                assert sorted(scripts) == sorted(f.name for f in STATIC.glob("*.js")), scripts
+                assert all(kind.split(";")[0].strip() in JS_TYPES for kind in scripts.values()), scripts
             finally:
                 browser.close()
     finally:
@@ -127,9 +150,17 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
 
 
 def _drive(page, expect, url: str, tmp_path: Path) -> None:
-    # -- #train: pick the example files, 1 round, start -------------------------------------------------
-    page.goto(f"{url}/studio#train")
+    job_id = _train(page, expect, url, tmp_path)
+    _jobs(page, expect, job_id, tmp_path)
+    _compare(page, expect, tmp_path)
+    _search(page, expect, tmp_path)
+
+
+def _train(page, expect, url: str, tmp_path: Path) -> str:
+    """#train: pick the example files, 1 round, start; returns the job's id."""
+    page.goto(f"{url}/studio?token={TOKEN}#train")  # the server answers with the token's cookie
     expect(page.get_by_test_id("health")).to_contain_text("ok")
+    expect(page.get_by_test_id("tab-train")).to_have_class(re.compile(r"\bactive\b"))
     # (no wait_for_function: its string predicates are eval'd, which the studio's CSP forbids, as it should)
     expect(page.locator("[data-testid=catalog-select] option").nth(1)).to_be_attached()
     _pick_file(page, "catalog-select", "/examples/catalog.csv")
@@ -146,57 +177,181 @@ def _drive(page, expect, url: str, tmp_path: Path) -> None:
     page.get_by_test_id("base-model").fill("splade-tiny")
     _shot(page, tmp_path, "train")
     page.get_by_test_id("start-run").click()
+    page.wait_for_url(re.compile(r"/studio(\?[^#]*)?#jobs/[^/]+$"))
+    return page.url.rsplit("#jobs/", 1)[1]
 
-    # -- #jobs: the job is selected and followed live until it has finished ------------------------------
-    page.wait_for_url("**/studio#jobs/*")
+
+def _jobs(page, expect, job_id: str, tmp_path: Path) -> None:
+    """#jobs: the job is selected and followed live until it has finished; a reload of #jobs/<id> shows it again."""
+    expect(page.get_by_test_id("tab-jobs")).to_have_class(re.compile(r"\bactive\b"))
     expect(page.get_by_test_id("job-title")).to_have_text("demo")
-    expect(page.locator("[data-testid=job-item][data-run=demo]")).to_have_count(1)
+    item = page.locator(f"[data-testid=job-item][data-run=demo][data-job-id='{job_id}']")
+    expect(item).to_have_count(1)
     expect(page.get_by_test_id("job-status")).to_have_text(re.compile(r"^(finished|failed|cancelled)$"),
                                                            timeout=TRAINING_TIMEOUT_MS)
     status = page.get_by_test_id("job-status").text_content()
     assert status == "finished", f"the job ended {status}:\n" + page.get_by_test_id("job-log").text_content()
+
+    page.reload()  # the route #jobs/<id> alone selects the job
+    expect(page.get_by_test_id("job-title")).to_have_text("demo")
+    expect(page.get_by_test_id("job-status")).to_have_text("finished")
+    expect(item.get_by_test_id("job-badge")).to_have_text("finished")
+    expect(item).to_have_class(re.compile(r"\bselected\b"))
+    expect(page.get_by_test_id("running-count")).to_be_hidden()
+    expect(page.get_by_test_id("cancel-job")).to_be_hidden()
+    expect(page.get_by_test_id("progress-label")).to_have_text("finished")
+    expect(page.get_by_test_id("progress-pct")).to_have_text("100%")
+    for stage in ("inputs", "baselines", "round-0/train", "round-0/evaluate", "export"):
+        expect(page.get_by_test_id("stage-done").filter(has_text=stage)).to_have_count(1)
+    expect(page.get_by_test_id("stage-pending")).to_have_count(0)
+    # the charts: a loss curve, the tuned point of round 0 between the BM25 and base reference lines
     loss_marks = page.locator("[data-testid=loss-chart] path.series, [data-testid=loss-chart] circle")
-    metric_marks = page.locator("[data-testid=metric-chart] path.series, [data-testid=metric-chart] circle")
     expect(loss_marks.first).to_be_attached()
-    expect(metric_marks.first).to_be_attached()
-    assert loss_marks.count() > 0 and metric_marks.count() > 0
+    expect(page.locator("[data-testid=loss-chart] path.series")).to_have_count(1)
+    expect(page.locator("#loss-legend")).to_have_text("round 0")
+    expect(page.locator("[data-testid=metric-chart] path.series")).to_have_count(1)
+    expect(page.locator("[data-testid=metric-chart] circle.pt")).to_have_count(1)  # one round, one point
     expect(page.locator("[data-testid=metric-chart] line.ref")).to_have_count(2)  # BM25 and base
-    expect(page.get_by_test_id("stage-done").filter(has_text="export")).to_have_count(1)
+    expect(page.get_by_test_id("metric-chart")).to_contain_text("round 0")
+    # the systems table: bm25, the base model and round 0 with numbers; round 0 is the final one
+    rows = page.get_by_test_id("system-row")
+    expect(rows).to_have_count(3)
+    for i, system in enumerate(("bm25", "base (splade-tiny)", "round 0")):
+        expect(rows.nth(i)).to_have_attribute("data-system", system)
+        expect(rows.nth(i).locator("td.num")).to_have_count(6)  # five metrics and the ratio to BM25
+        expect(rows.nth(i).locator("td.num").first).to_have_text(re.compile(r"^\d\.\d{3}$"))
+    expect(rows.nth(0).locator("td.num").last).to_have_text("×1.000")
+    expect(page.locator("[data-testid=system-row].final")).to_have_attribute("data-system", "round 0")
+    expect(page.locator("[data-testid=system-row].final")).to_contain_text("final")
     expect(page.get_by_test_id("job-log")).not_to_be_empty()
-    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("job-log")).not_to_have_text("(no output yet)")
     _shot(page, tmp_path, "jobs")
 
-    # -- #compare: tick the run, the table has a BM25 row with numbers -------------------------------
+
+def _compare(page, expect, tmp_path: Path) -> None:
+    """#compare: tick the run; BM25, base, round 0 and final rows with numbers, three bars; untick, tick again."""
     page.get_by_test_id("tab-compare").click()
+    expect(page.get_by_test_id("tab-compare")).to_have_class(re.compile(r"\bactive\b"))
     box = page.locator("[data-testid=compare-run][data-run=demo]")
     expect(box).to_have_count(1)
+    table = page.get_by_test_id("compare-table")
+    chart = page.get_by_test_id("compare-chart")
+    expect(table).to_contain_text("Tick one or more runs")
+    expect(chart).to_contain_text("Tick one or more runs")
     box.check()
-    bm25 = page.locator("[data-testid=compare-table] tr[data-system=BM25]")
-    expect(bm25).to_have_count(1)
-    expect(bm25.locator("td").first).to_have_text(re.compile(r"^\d\.\d{3}$"))
-    final = page.locator("[data-testid=compare-table] tr[data-system=final] td").first
-    expect(final).to_contain_text(".")
-    expect(page.locator("[data-testid=compare-chart] rect.bar")).to_have_count(3)
+    expect(table.locator("thead tr.group")).to_contain_text("demo")
+    for system in ("BM25", "base", "round 0", "final"):
+        cells = table.locator(f"tr[data-system='{system}'] td")
+        expect(cells).to_have_count(3)  # nDCG@10, MRR@10, R@100
+        for i in range(3):
+            expect(cells.nth(i)).to_have_text(re.compile(r"^\d\.\d{3}"))
+    expect(table.locator("tr[data-system=final] .delta")).to_have_text(re.compile(r"^[+−±]\d\.\d{3}$"))  # vs BM25
+    for bar in ("BM25", "base", "tuned (final)"):
+        expect(chart.locator(f"rect.bar[data-name='{bar}']")).to_have_count(1)
+    expect(chart.locator("rect.bar")).to_have_count(3)
+    expect(chart).to_contain_text("demo")
+    box.uncheck()
+    expect(chart.locator("rect.bar")).to_have_count(0)
+    expect(table).to_contain_text("Tick one or more runs")
+    box.check()
+    expect(chart.locator("rect.bar")).to_have_count(3)
     _shot(page, tmp_path, "compare")
 
-    # -- #search: "cordless drill" on the run, then explain the first result ---------------------------
+
+def _search(page, expect, tmp_path: Path) -> None:
+    """#search: confidence and paging, an explanation, a filter, the rules box, a refused filter on either side."""
     page.get_by_test_id("tab-search").click()
+    expect(page.get_by_test_id("tab-search")).to_have_class(re.compile(r"\bactive\b"))
     expect(page.locator("[data-testid=search-run] option[value=demo]")).to_have_count(1)
     page.get_by_test_id("search-run").select_option("demo")
     page.get_by_test_id("search-input").fill("cordless drill")
+    page.get_by_test_id("search-limit").fill("5")
     page.get_by_test_id("search-button").click()
     results = page.get_by_test_id("result")
-    expect(results.nth(2)).to_be_visible(timeout=120_000)  # the first search opens the run's service
-    n = results.count()
-    assert n >= 3
-    for i in range(n):
+    expect(results).to_have_count(5, timeout=SERVICE_TIMEOUT_MS)  # the first search opens the run's service
+    expect(page.get_by_test_id("search-meta")).to_contain_text("results 1–5 for “cordless drill” in demo")
+    for i in range(5):
+        expect(results.nth(i).get_by_test_id("result-rank")).to_have_text(str(i + 1))
         expect(results.nth(i).get_by_test_id("confidence")).to_have_text(re.compile(r"^\d{1,3}%$"))
     assert "drill" in results.first.get_by_test_id("result-title").text_content().lower()
+    # paging: the next 5, then back
+    expect(page.get_by_test_id("prev-page")).to_be_disabled()
+    page.get_by_test_id("next-page").click()
+    expect(results.first.get_by_test_id("result-rank")).to_have_text("6")
+    expect(page.get_by_test_id("search-meta")).to_contain_text("results 6–")
+    page.get_by_test_id("prev-page").click()
+    expect(results.first.get_by_test_id("result-rank")).to_have_text("1")
+
+    # the explanation of the first hit, tuned beside base
     results.first.get_by_test_id("explain-button").click()
     panel = page.get_by_test_id("explain-panel")
     expect(panel).to_be_visible()
+    expect(results.first).to_have_class(re.compile(r"\bexplained\b"))
     for model in ("tuned", "base"):
-        expect(panel.get_by_test_id(f"explain-{model}").get_by_test_id("shared-term").first).to_be_visible(timeout=120_000)
-        expect(panel.get_by_test_id(f"explain-{model}").get_by_test_id("query-terms")).to_be_visible()
+        column = panel.get_by_test_id(f"explain-{model}")
+        expect(column.get_by_test_id("shared-term").first).to_be_visible(timeout=SERVICE_TIMEOUT_MS)
+        expect(column.get_by_test_id("query-terms")).to_be_visible()
+        expect(column.get_by_test_id("product-terms")).to_be_visible()
+        expect(column.get_by_test_id("explain-score")).to_have_text(re.compile(r"^\d+\.\d{3}$"))
+    expect(panel.get_by_test_id("product-text")).to_contain_text(results.first.get_by_test_id("result-title").text_content())
     assert _errors(page) == [], _errors(page)
     _shot(page, tmp_path, "search")
+
+    # a filter from the builder: brand = Boltworth and price < 100 (confidence does not apply to filtered lists)
+    rows = page.get_by_test_id("filter-row")
+    expect(rows).to_have_count(1)
+    rows.nth(0).get_by_test_id("filter-field").fill("brand")
+    rows.nth(0).get_by_test_id("filter-value").fill("Boltworth")
+    page.get_by_test_id("add-filter").click()
+    expect(rows).to_have_count(2)
+    rows.nth(1).get_by_test_id("filter-field").fill("price")
+    rows.nth(1).get_by_test_id("filter-op").select_option("<")
+    rows.nth(1).get_by_test_id("filter-value").fill("100")
+    expect(page.get_by_test_id("filter-preview")).to_have_text('filter: {"brand":"Boltworth","price":{"lt":100}}')
+    page.get_by_test_id("search-button").click()
+    meta = page.get_by_test_id("search-meta")
+    expect(meta).to_contain_text('filter {"brand":"Boltworth","price":{"lt":100}}')
+    expect(meta).to_contain_text("results 1–")
+    n = results.count()
+    assert n >= 1
+    for i in range(n):
+        expect(results.nth(i).locator("[data-field=brand]")).to_have_text("brand: Boltworth")
+        price = results.nth(i).locator("[data-field=price]").text_content()
+        assert float(price.split(":", 1)[1]) < 100, price
+        expect(results.nth(i).get_by_test_id("confidence")).to_have_text("—")
+
+    # the run's exclusion rules: none
+    page.get_by_test_id("rules-toggle").click()
+    expect(page.get_by_test_id("rules-list")).to_have_text("No exclusion rules for this run.")
+    expect(page.get_by_test_id("rules-count")).to_have_text("(0)")
+
+    # error paths: each refused filter is one line in the error area, the results stay
+    rows.nth(1).get_by_test_id("filter-op").select_option(">")
+    rows.nth(1).get_by_test_id("filter-value").fill("cheap")
+    expect(page.get_by_test_id("filter-preview")).to_have_text('filter: "price > cheap": a range needs a number')
+    page.get_by_test_id("search-button").click()
+    messages = page.get_by_test_id("error-message")
+    expect(messages).to_have_count(1)
+    expect(messages.first.locator(".text")).to_have_text('filter: "price > cheap": a range needs a number')
+    expect(results).to_have_count(n)
+    rows.nth(1).get_by_test_id("filter-remove").click()
+    rows.nth(0).get_by_test_id("filter-field").fill("colour")
+    rows.nth(0).get_by_test_id("filter-value").fill("red")
+    page.get_by_test_id("search-button").click()
+    expect(messages).to_have_count(2)
+    refused = messages.nth(1)
+    expect(refused.locator(".text")).to_have_text(re.compile(  # the server's detail and its hint
+        r"^POST /search → 400: no product has the payload key 'colour'\W.*filter on one of: .*\bbrand\b"))
+    expect(page.get_by_test_id("search-meta")).to_have_text("")
+    expect(page.get_by_test_id("search-button")).to_be_enabled()
+    page.get_by_test_id("search-button").click()  # the same error again: a counter, not a second line
+    expect(refused.locator(".count")).to_have_text("×2")
+    expect(messages).to_have_count(2)
+    for i in range(2):  # one line each
+        text, box = messages.nth(i).locator(".text"), messages.nth(i).locator(".text").bounding_box()
+        assert "\n" not in text.text_content() and box["height"] < 30, (text.text_content(), box)
+    expect(results).to_have_count(n)
+    _shot(page, tmp_path, "search-errors")
+    for _ in range(2):
+        messages.first.get_by_role("button", name="dismiss").click()
+    expect(messages).to_have_count(0)

@@ -18,8 +18,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import numpy as np
 
 from sparsefit.data.judgments import Judgments
 from sparsefit.errors import SparsefitError
+from sparsefit.files import write_atomic
 
 SPLIT_VERSION = 1
 STALE_HINT = "delete it or pass --split"
@@ -76,17 +75,7 @@ class Split:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (a temporary file, then a rename), so a crash never leaves half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(self.to_json(), out, ensure_ascii=False, indent=1)
-                out.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(Path(path), json.dumps(self.to_json(), ensure_ascii=False, indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Split:

@@ -79,7 +79,7 @@ class ConfidenceModel:
         return [float(p) for p in self.predict(hit_features(np.array(scores), next_score))]
 
     def save(self, folder: Path) -> Path:
-        from sparsefit.run import write_json
+        from sparsefit.files import write_json
 
         write_json(folder / FILE, asdict(self))
         return folder / FILE

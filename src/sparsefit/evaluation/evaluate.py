@@ -13,26 +13,20 @@ Example:
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
-
-from sparsefit.config import ENCODE_BATCH_SIZE
 from sparsefit.data import Catalog, Judgments, Split
+from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.bm25 import BM25Baseline
 from sparsefit.evaluation.metrics import mean_metrics, per_query_metrics
 from sparsefit.evaluation.report import Report, SystemResult
-from sparsefit.index import SparseIndex, TwoStage, open_index
+from sparsefit.index import SparseIndex, TwoStage
+from sparsefit.indexing import catalog_index
 from sparsefit.models import Encoder, load_encoder
-from sparsefit.progress import progress_bar
-
-INDEX_FORMAT = 1  # bump when the way we index changes, so old indexes are rebuilt
 
 
 def evaluate(
@@ -142,102 +136,3 @@ def _result(name: str, kind: str, test: Judgments, run: dict, seconds: dict[str,
 def index_name(model_name: str) -> str:
     """A folder- and collection-safe name for a model: ``runs/x/model`` → ``runs-x-model``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", model_name).strip("-.") or "model"
-
-
-def catalog_index(
-    encoder: Encoder,
-    catalog: Catalog,
-    *,
-    path: Path | None = None,
-    url: str | None = None,
-    api_key: str | None = None,
-    collection: str = "catalog",
-    batch_size: int = ENCODE_BATCH_SIZE,
-    show_progress: bool = True,
-    seconds: dict[str, float] | None = None,
-    vectors_file: Path | None = None,
-    two_stage: TwoStage | None = None,
-) -> tuple[SparseIndex, sp.csr_matrix | None]:
-    """The catalog's index for ``encoder``: reopened when complete for this very model, catalog and search mode, else rebuilt.
-
-    With ``vectors_file`` the catalog's vectors are kept there (and returned) too; without it the
-    vectors of a reopened index are not needed and None is returned for them.
-    """
-    seconds = seconds if seconds is not None else {}
-    wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint(), "complete": True,
-              "two_stage": two_stage.settings if two_stage else None}
-    index = open_index(path=path, url=url, api_key=api_key, collection=collection)
-    meta = index.get_metadata()
-    vectors_ok = vectors_file is None or vectors_file.is_file()
-    if vectors_ok and all(meta.get(k) == v for k, v in wanted.items()) and index.count() == len(catalog):
-        try:
-            vectors = sp.load_npz(vectors_file).tocsr() if vectors_file else None
-        except (OSError, ValueError, KeyError, EOFError):  # damaged vectors file: rebuild both below
-            vectors = False
-        if vectors is not False and (vectors is None or vectors.shape[0] == len(catalog)):
-            seconds["encode"] = seconds["index"] = 0.0
-            return index, vectors
-    index.close()
-    index, vectors = build_index(encoder, catalog, path=path, url=url, api_key=api_key, collection=collection,
-                                 batch_size=batch_size, show_progress=show_progress, seconds=seconds,
-                                 two_stage=two_stage)
-    if vectors_file is not None:
-        vectors_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = vectors_file.with_suffix(".tmp.npz")
-        sp.save_npz(temporary, vectors)
-        os.replace(temporary, vectors_file)
-    # the payload's keys: a filter on a key no product has is a typo to report, not a search with no hits
-    index.set_metadata({**wanted, "model_name": encoder.name, "payload_keys": sorted(map(str, catalog.payload.columns))})
-    return index, vectors
-
-
-def check_index_model(index: SparseIndex, encoder: Encoder, run: Path) -> None:
-    """Stop with a clear error when ``index`` was built by another model than ``encoder`` (its vectors would not match).
-
-    An index without sparsefit's metadata (built elsewhere) is accepted as it is.
-    """
-    built_by = index.get_metadata().get("model")
-    if built_by is not None and built_by != encoder.fingerprint():
-        raise SparsefitError(
-            "the run's catalog index was built with another model than its model/ folder",
-            file=run, hint="copy the run's exported model back into model/ (from average/model, or the last rounds/N/model)",
-        )
-
-
-def build_index(
-    encoder: Encoder,
-    catalog: Catalog,
-    *,
-    path: Path | None = None,
-    url: str | None = None,
-    api_key: str | None = None,
-    collection: str = "catalog",
-    batch_size: int = ENCODE_BATCH_SIZE,
-    chunk: int = 4096,
-    show_progress: bool = True,
-    seconds: dict[str, float] | None = None,
-    two_stage: TwoStage | None = None,
-) -> tuple[SparseIndex, sp.csr_matrix]:
-    """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists).
-
-    The catalog is encoded first and upserted in one call (a two-stage index takes its
-    thresholds from the whole catalog). Returns the open index and the catalog's vectors
-    (row i is ``catalog.ids[i]``).
-    """
-    seconds = seconds if seconds is not None else {}
-    index = open_index(path=path, url=url, api_key=api_key, collection=collection, recreate=True, two_stage=two_stage)
-    parts: list[sp.csr_matrix] = []
-    began = time.perf_counter()
-    with progress_bar(f"encoding {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:
-        for start in range(0, len(catalog), chunk):
-            stop = min(start + chunk, len(catalog))
-            parts.append(encoder.encode_documents(catalog.texts[start:stop], batch_size=batch_size))
-            advance(stop - start)
-    vectors = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, encoder.vocab_size), dtype=np.float32)
-    encoded = time.perf_counter()
-    with progress_bar(f"indexing {len(catalog):,} products", len(catalog), enabled=show_progress) as advance:
-        payloads = [catalog.payload_of(i) for i in range(len(catalog))]
-        index.upsert(catalog.ids, vectors, payloads, progress=advance)
-    seconds["encode"] = encoded - began
-    seconds["index"] = time.perf_counter() - encoded
-    return index, vectors

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.table import Table
 
 from sparsefit.evaluation.metrics import METRICS, paired_test
-from sparsefit.run import write_atomic, write_json
+from sparsefit.files import write_atomic, write_json
 
 _HEADERS = {"ndcg@10": "nDCG@10", "mrr@10": "MRR@10", "recall@10": "R@10", "recall@100": "R@100", "p@10": "P@10"}
 RUN_DEPTH_SAVED = 100  # ranked results kept per query and system in runs.jsonl

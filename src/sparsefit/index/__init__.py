@@ -16,17 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparsefit.errors import SparsefitError
-from sparsefit.index.base import (
-    Filter,
-    Hit,
-    Match,
-    Modifier,
-    Range,
-    SparseIndex,
-    TwoStage,
-    parse_filter,
-    point_id,
-)
+from sparsefit.index.base import Hit, Modifier, SparseIndex
+from sparsefit.index.filters import Filter, Match, Range, parse_filter
+from sparsefit.index.ids import point_id
+from sparsefit.index.two_stage import TwoStage
 
 __all__ = [
     "Filter",

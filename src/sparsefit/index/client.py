@@ -14,10 +14,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
@@ -26,35 +26,23 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from sparsefit.errors import SparsefitError
 from sparsefit.index.base import (
     CANDIDATE_VECTOR,
-    ID_KEY,
     VECTOR_NAME,
-    Condition,
-    Filter,
-    Match,
     Modifier,
-    PayloadIndexKind,
     PreparedPoint,
     PreparedQuery,
     RawHit,
     SparseIndex,
-    TwoStage,
     check_modifier,
-    check_two_stage,
-    json_blob,
-    point_id,
-    point_key,
-    split_payload,
+    raw_hit,
+    vector_names,
 )
+from sparsefit.index.filters import Condition, Filter, Match
+from sparsefit.index.ids import point_id
+from sparsefit.index.payloads import ID_KEY, json_blob
+from sparsefit.index.two_stage import TwoStage
 
 META_KEY = "sparsefit"
 TWO_STAGE_KEY = "sparsefit_two_stage"
-
-_SCHEMA = {
-    "keyword": qm.PayloadSchemaType.KEYWORD,
-    "integer": qm.PayloadSchemaType.INTEGER,
-    "float": qm.PayloadSchemaType.FLOAT,
-    "bool": qm.PayloadSchemaType.BOOL,
-}
 
 
 class ClientIndex(SparseIndex):
@@ -69,6 +57,12 @@ class ClientIndex(SparseIndex):
     """
 
     engine = "client"
+    _payload_schema: ClassVar[Mapping[str, Any]] = {
+        "keyword": qm.PayloadSchemaType.KEYWORD,
+        "integer": qm.PayloadSchemaType.INTEGER,
+        "float": qm.PayloadSchemaType.FLOAT,
+        "bool": qm.PayloadSchemaType.BOOL,
+    }
 
     def __init__(
         self,
@@ -174,9 +168,8 @@ class ClientIndex(SparseIndex):
                 self._client.delete_collection(name)
                 exists = False
         if exists:
-            self._check_modifier(modifier)
-            self.two_stage = self._stored_two_stage()
-            check_two_stage(self.two_stage, two_stage, f'collection "{name}" of {self.where}')
+            self._check_stored_modifier(modifier, f'collection "{name}"')
+            self._open_two_stage(two_stage, f'collection "{name}" of {self.where}')
         elif not create:
             raise SparsefitError(
                 f'{self.where} has no collection "{name}"',
@@ -190,9 +183,7 @@ class ClientIndex(SparseIndex):
             index=qm.SparseIndexParams(on_disk=on_disk) if on_disk else None,
             modifier=qm.Modifier.IDF if modifier == "idf" else None,
         )
-        vectors = {VECTOR_NAME: params}
-        if two_stage is not None:
-            vectors[CANDIDATE_VECTOR] = params
+        vectors = {name: params for name in vector_names(two_stage)}
         with self._errors("create the collection"):
             self._client.create_collection(
                 self.collection,
@@ -200,9 +191,7 @@ class ClientIndex(SparseIndex):
                 sparse_vectors_config=vectors,
                 on_disk_payload=on_disk or None,
             )
-        if two_stage is not None:
-            self._store_two_stage(two_stage)
-        self.two_stage = two_stage
+        self._start_two_stage(two_stage)
 
     def _stored_two_stage(self) -> TwoStage | None:
         stored = self._collection_metadata().get(TWO_STAGE_KEY)
@@ -232,15 +221,6 @@ class ClientIndex(SparseIndex):
             )
         return "idf" if params.modifier == qm.Modifier.IDF else "none"
 
-    def _check_modifier(self, modifier: Modifier | None) -> None:
-        stored = self.modifier
-        if modifier is not None and modifier != stored:
-            raise SparsefitError(
-                f'collection "{self.collection}" was built with modifier "{stored}", '
-                f'not "{modifier}"',
-                hint="open it without a modifier, or rebuild it with recreate=True",
-            )
-
     # ----- writes
 
     def _write(self, points: list[PreparedPoint]) -> None:
@@ -248,15 +228,12 @@ class ClientIndex(SparseIndex):
         with self._errors("write points"):
             self._client.upsert(self.collection, points=built, wait=True)
 
-    def create_payload_index(self, key: str, kind: PayloadIndexKind) -> None:
-        """Index payload field ``key`` (a no-op in local mode, which has no payload indexes)."""
-        self._check_open()
-        self._check_payload_kind(key, kind)
-        if self.local:
+    def _index_field(self, key: str, schema: Any) -> None:
+        if self.local:  # local mode has no payload indexes
             return
         with self._errors("index a field"):
             self._client.create_payload_index(
-                self.collection, key, field_schema=_SCHEMA[kind], wait=True
+                self.collection, key, field_schema=schema, wait=True
             )
 
     # ----- reads
@@ -286,18 +263,13 @@ class ClientIndex(SparseIndex):
             )
         with self._errors("search"):
             responses = self._client.query_batch_points(self.collection, requests=requests)
-        return [[_raw(p, with_payload) for p in r.points] for r in responses]
+        return [[raw_hit(p, with_payload) for p in r.points] for r in responses]
 
-    def retrieve(self, product_ids: Sequence[str]) -> list[dict[str, Any] | None]:
-        """Payloads of the given products, ``None`` where a product is missing."""
-        self._check_open()
-        ids = [point_id(pid) for pid in product_ids]
+    def _retrieve(self, point_ids: list[int | str]) -> list[Any]:
         with self._errors("retrieve points"):
-            records = self._client.retrieve(
-                self.collection, ids=ids, with_payload=True, with_vectors=False
+            return self._client.retrieve(
+                self.collection, ids=point_ids, with_payload=True, with_vectors=False
             )
-        found = {point_key(r.id): split_payload(r.payload, r.id)[1] for r in records}
-        return [found.get(point_key(i)) for i in ids]
 
     def count(self) -> int:
         """Number of points, with or without a vector."""
@@ -339,22 +311,14 @@ class ClientIndex(SparseIndex):
 
 
 def _point_vectors(p: PreparedPoint) -> dict[str, qm.SparseVector]:
-    vectors = {VECTOR_NAME: qm.SparseVector(indices=p.indices, values=p.values)} if p.indices else {}
-    if p.candidate is not None and p.candidate[0]:
-        vectors[CANDIDATE_VECTOR] = qm.SparseVector(indices=p.candidate[0], values=p.candidate[1])
-    return vectors
-
-
-def _raw(p: Any, with_payload: bool) -> RawHit:
-    product_id, payload = split_payload(p.payload, p.id)
-    return product_id, float(p.score), payload if with_payload else {}
+    return {name: qm.SparseVector(indices=i, values=v) for name, (i, v) in p.named_vectors().items()}
 
 
 def client_filter(f: Filter | None) -> qm.Filter | None:
     """Translate a :class:`Filter` into a qdrant-client filter.
 
     Example:
-        >>> from sparsefit.index.base import Range
+        >>> from sparsefit.index import Range
         >>> client_filter(Filter(must=[Range("price", lt=50)])).must[0].range.lt
         50.0
     """

@@ -17,41 +17,35 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import qdrant_edge as qe
 import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
+from sparsefit.files import write_atomic
 from sparsefit.index.base import (
     CANDIDATE_VECTOR,
-    ID_KEY,
     VECTOR_NAME,
-    Condition,
-    Filter,
-    Match,
     Modifier,
-    PayloadIndexKind,
     PreparedPoint,
     PreparedQuery,
     RawHit,
     SparseIndex,
-    TwoStage,
     check_modifier,
-    check_two_stage,
-    json_blob,
-    point_id,
-    point_key,
-    split_payload,
+    raw_hit,
+    vector_names,
 )
+from sparsefit.index.filters import Condition, Filter, Match
+from sparsefit.index.ids import point_id, point_key
+from sparsefit.index.payloads import ID_KEY, json_blob
 from sparsefit.index.rescore import VectorStore
+from sparsefit.index.two_stage import TwoStage
 
 META_FILE = "sparsefit_meta.json"
 TWO_STAGE_FILE = "sparsefit_two_stage.json"
@@ -61,14 +55,6 @@ VECTORS_DIR = "sparsefit_vectors"  # two-stage: the full vectors, rescored in nu
 # letting the engine plan it.
 RESCORE = qe.SearchParams(exact=True)
 CONFIG_FILE = "edge_config.json"  # written by Qdrant Edge; marks a shard folder
-
-_SCHEMA = {
-    "keyword": qe.PayloadSchemaType.Keyword,
-    "integer": qe.PayloadSchemaType.Integer,
-    "float": qe.PayloadSchemaType.Float,
-    "bool": qe.PayloadSchemaType.Bool,
-}
-
 
 @contextmanager
 def engine_errors(action: str, folder: Path) -> Iterator[None]:
@@ -106,6 +92,12 @@ class EdgeIndex(SparseIndex):
     """
 
     engine = "edge"
+    _payload_schema: ClassVar[Mapping[str, Any]] = {
+        "keyword": qe.PayloadSchemaType.Keyword,
+        "integer": qe.PayloadSchemaType.Integer,
+        "float": qe.PayloadSchemaType.Float,
+        "bool": qe.PayloadSchemaType.Bool,
+    }
 
     def __init__(
         self,
@@ -126,8 +118,7 @@ class EdgeIndex(SparseIndex):
         if recreate and is_edge_folder(self.path):
             self._remove_shard()
         if is_edge_folder(self.path):
-            self.two_stage = self._stored_two_stage()
-            check_two_stage(self.two_stage, two_stage, str(self.path))
+            self._open_two_stage(two_stage, str(self.path))
             self._shard = self._load(modifier)
         elif not create:
             raise SparsefitError(
@@ -140,12 +131,7 @@ class EdgeIndex(SparseIndex):
     # ----- open / create
 
     def _load(self, modifier: Modifier | None) -> qe.EdgeShard:
-        stored = self.modifier
-        if modifier is not None and modifier != stored:
-            raise SparsefitError(
-                f'index in {self.path} was built with modifier "{stored}", not "{modifier}"',
-                hint="open it without a modifier, or rebuild it with recreate=True",
-            )
+        self._check_stored_modifier(modifier, f"index in {self.path}")
         with engine_errors("open the index", self.path):
             return qe.EdgeShard.load(str(self.path))
 
@@ -159,16 +145,12 @@ class EdgeIndex(SparseIndex):
         params = qe.EdgeSparseVectorParams(
             modifier=qe.Modifier.Idf if modifier == "idf" else None, memory=memory
         )
-        vectors = {VECTOR_NAME: params}
-        if two_stage is not None:
-            vectors[CANDIDATE_VECTOR] = params
+        vectors = {name: params for name in vector_names(two_stage)}
         config = qe.EdgeConfig(sparse_vectors=vectors, payload_memory=memory)
         self.path.mkdir(parents=True, exist_ok=True)
         with engine_errors("create the index", self.path):
             shard = qe.EdgeShard.create(str(self.path), config)
-        if two_stage is not None:  # after the shard: a folder holding only this file would be no index
-            self._store_two_stage(two_stage)
-        self.two_stage = two_stage
+        self._start_two_stage(two_stage)  # after the shard: a folder holding only its file would be no index
         return shard
 
     def _stored_two_stage(self) -> TwoStage | None:
@@ -182,7 +164,7 @@ class EdgeIndex(SparseIndex):
                                  hint="rebuild the index with recreate=True") from e
 
     def _store_two_stage(self, two_stage: TwoStage) -> None:
-        _write_atomic(self.path / TWO_STAGE_FILE, json.dumps(two_stage.to_json()))
+        write_atomic(self.path / TWO_STAGE_FILE, json.dumps(two_stage.to_json()))
 
     def _remove_shard(self) -> None:
         # Loading first takes the WAL lock, so we never delete a folder in use elsewhere.
@@ -217,11 +199,8 @@ class EdgeIndex(SparseIndex):
         with engine_errors(action, self.path):
             self._shard.update(operation)
 
-    def create_payload_index(self, key: str, kind: PayloadIndexKind) -> None:
-        """Index payload field ``key`` as ``kind`` (keyword, integer, float or bool)."""
-        self._check_open()
-        self._check_payload_kind(key, kind)
-        self._apply(qe.UpdateOperation.create_field_index(key, _SCHEMA[kind]), "index a field")
+    def _index_field(self, key: str, schema: Any) -> None:
+        self._apply(qe.UpdateOperation.create_field_index(key, schema), "index a field")
 
     # ----- reads
 
@@ -295,7 +274,7 @@ class EdgeIndex(SparseIndex):
                     with_vector=False,
                 )
             )
-        return [[_raw(p, with_payload) for p in points] for points in self._run(requests)]
+        return [[raw_hit(p, with_payload) for p in points] for points in self._run(requests)]
 
     def _run(self, requests: list[qe.QueryRequest]) -> list[list[Any]]:
         with engine_errors("search", self.path):
@@ -303,14 +282,9 @@ class EdgeIndex(SparseIndex):
                 return [self._shard.query(requests[0])]
             return self._shard.query_batch(qe.QueryBatchRequest(requests))
 
-    def retrieve(self, product_ids: Sequence[str]) -> list[dict[str, Any] | None]:
-        """Payloads of the given products, ``None`` where a product is missing."""
-        self._check_open()
-        ids = [point_id(pid) for pid in product_ids]
+    def _retrieve(self, point_ids: list[int | str]) -> list[Any]:
         with engine_errors("retrieve points", self.path):
-            records = self._shard.retrieve(ids, True, False)  # the stub's keywords are wrong
-        found = {point_key(r.id): split_payload(r.payload, r.id)[1] for r in records}
-        return [found.get(point_key(i)) for i in ids]
+            return self._shard.retrieve(point_ids, True, False)  # the stub's keywords are wrong
 
     def count(self) -> int:
         """Number of points, with or without a vector."""
@@ -324,7 +298,7 @@ class EdgeIndex(SparseIndex):
         """Replace ``sparsefit_meta.json`` in the index folder atomically."""
         self._check_open()
         text = json.dumps(json_blob(meta), indent=2, sort_keys=True)
-        _write_atomic(self.path / META_FILE, text)
+        write_atomic(self.path / META_FILE, text)
 
     def get_metadata(self) -> dict[str, Any]:
         """The metadata blob, ``{}`` if none was stored."""
@@ -351,22 +325,14 @@ class EdgeIndex(SparseIndex):
 
 
 def _point_vectors(p: PreparedPoint) -> dict[str, qe.SparseVector]:
-    vectors = {VECTOR_NAME: qe.SparseVector(p.indices, p.values)} if p.indices else {}
-    if p.candidate is not None and p.candidate[0]:
-        vectors[CANDIDATE_VECTOR] = qe.SparseVector(*p.candidate)
-    return vectors
-
-
-def _raw(p: Any, with_payload: bool) -> RawHit:
-    product_id, payload = split_payload(p.payload, p.id)
-    return product_id, float(p.score), payload if with_payload else {}
+    return {name: qe.SparseVector(*vector) for name, vector in p.named_vectors().items()}
 
 
 def edge_filter(f: Filter | None) -> qe.Filter | None:
     """Translate a :class:`Filter` into a Qdrant Edge filter.
 
     Example:
-        >>> from sparsefit.index.base import Match
+        >>> from sparsefit.index import Match
         >>> edge_filter(Filter(must=[Match("brand", "Acme")])) is not None
         True
     """
@@ -404,16 +370,3 @@ def _edge_condition_unchecked(c: Condition) -> Any:
     if len(values) == 1:
         return qe.FieldCondition(c.key, match=qe.MatchValue(values[0]))
     return qe.FieldCondition(c.key, match=qe.MatchAny(list(values)))
-
-
-def _write_atomic(file: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -22,10 +22,7 @@ Example:
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,22 +31,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
+from sparsefit.files import atomic_folder
+from sparsefit.index.ids import PointId, point_number
 
 ARRAYS = ("indptr", "indices", "values", "keys", "product_ids")
-
-
-def point_number(point_id: int | str | uuid.UUID) -> int:
-    """One integer per Qdrant point id, as the engine returns it (an int or a UUID).
-
-    Integer ids stay below 2**63 and version-5 UUIDs lie above 2**76, so the two never meet.
-
-    Example:
-        >>> point_number(42), point_number("6b1f3c52-0d7e-5a3e-9c1a-5f0e2b7d8a41") > 2**76
-        (42, True)
-    """
-    if isinstance(point_id, int):
-        return point_id
-    return point_id.int if isinstance(point_id, uuid.UUID) else uuid.UUID(point_id).int
 
 
 @dataclass(frozen=True)
@@ -77,13 +62,9 @@ class VectorStore:
         return bool(self._load().row_of)
 
     def append(self, point_keys: Sequence[str], product_ids: Sequence[str], matrix: sp.csr_matrix) -> None:
-        """Write one chunk: row ``i`` of ``matrix`` is point ``point_keys[i]`` (``str`` of its id)."""
+        """Write one chunk: row ``i`` of ``matrix`` is point ``point_keys[i]`` (``ids.point_key`` of its id)."""
         chunks = self._chunks()
         number = int(chunks[-1].name) + 1 if chunks else 1
-        final = self.folder / f"{number:06d}"
-        partial = self.folder / f".{number:06d}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
         arrays = {
             "indptr": matrix.indptr.astype(np.int64),
             "indices": matrix.indices.astype(np.uint32),
@@ -91,14 +72,15 @@ class VectorStore:
             "keys": np.asarray(list(point_keys), dtype=str),
             "product_ids": np.asarray(list(product_ids), dtype=str),
         }
-        for name, array in arrays.items():
-            np.save(partial / f"{name}.npy", array, allow_pickle=False)
-        os.replace(partial, final)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_folder(self.folder / f"{number:06d}") as partial:  # a chunk is there whole or not at all
+            for name, array in arrays.items():
+                np.save(partial / f"{name}.npy", array, allow_pickle=False)
         with self._lock:
             self._rows = None  # read again, with the new chunk, at the next search
 
     def rescore(
-        self, point_ids: Sequence[int | str | uuid.UUID], indices: Sequence[int], values: Sequence[float]
+        self, point_ids: Sequence[PointId], indices: Sequence[int], values: Sequence[float]
     ) -> tuple[list[str], np.ndarray] | None:
         """Product ids and exact dot products of the given points with a query (``indices`` sorted).
 
@@ -157,7 +139,7 @@ class VectorStore:
                 "indptr": np.concatenate([[0]] + [p["indptr"][1:] + o for p, o in zip(parts, offsets)]),
                 **{n: np.concatenate([p[n] for p in parts]) for n in ARRAYS[1:]},
             }
-        numbers = [point_number(int(k) if k.isdigit() else k) for k in merged["keys"].tolist()]
+        numbers = [point_number(k) for k in merged["keys"].tolist()]  # the keys point_key wrote
         row_of = dict(zip(numbers, range(len(numbers))))  # later rows win
         dimensions = int(merged["indices"].max()) + 1 if len(merged["indices"]) else 0
         return _Rows(merged["indptr"], merged["indices"], merged["values"], merged["product_ids"], row_of, dimensions)

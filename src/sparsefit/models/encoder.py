@@ -28,11 +28,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from sparsefit.config import ENCODE_BATCH_SIZE, apply_threads
+from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.models.aliases import ALIASES
 from sparsefit.models.fast import FastSplade
 from sparsefit.progress import quiet_libraries
+from sparsefit.threads import apply_threads
 
 Architecture = Literal["splade", "inference-free"]
 ARCHITECTURES: tuple[str, ...] = ("splade", "inference-free")
@@ -168,7 +169,7 @@ class Encoder:
 
     def save(self, path: str | Path) -> Path:
         """Save as a sentence-transformers SparseEncoder folder (loads with ``SparseEncoder(path)``)."""
-        from sparsefit.run import atomic_folder
+        from sparsefit.files import atomic_folder
 
         path = Path(path)
         with atomic_folder(path) as temporary, quiet_libraries():  # never a half-saved model where one is loaded

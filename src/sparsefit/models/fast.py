@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from sparsefit.config import ENCODE_BATCH_SIZE
+from sparsefit.defaults import ENCODE_BATCH_SIZE
 
 VOCAB_BLOCK = 1024  # vocabulary columns projected at once: the logits block stays in cache (~2x GEMM rate)
 # A bfloat16 dot product with float32 accumulation and a bfloat16 result is within 3 roundings of

@@ -16,9 +16,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from sparsefit.files import write_atomic
 from sparsefit.queries.llm import LLMQueryGenerator, LLMReport
 from sparsefit.queries.offline import GeneratedQuery, OfflineQueryGenerator, generate_offline
-from sparsefit.run import write_atomic
 
 __all__ = [
     "GeneratedQuery", "LLMQueryGenerator", "LLMReport", "OfflineQueryGenerator", "generate_offline", "write_queries",

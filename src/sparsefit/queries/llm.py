@@ -21,7 +21,6 @@ import os
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -29,8 +28,8 @@ from pathlib import Path
 
 from sparsefit.data import Catalog
 from sparsefit.errors import SparsefitError
+from sparsefit.files import write_atomic
 from sparsefit.queries.offline import GeneratedQuery, normalized
-from sparsefit.run import write_atomic
 
 DEFAULT_PROMPT = """You write the search queries that shoppers type into an online store's search box.
 For each numbered product below, write {per_product} different queries a real customer might type when looking for it.

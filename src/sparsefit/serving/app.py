@@ -19,16 +19,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from fastapi import Body, FastAPI, HTTPException, Request, UploadFile
+from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from sparsefit.errors import SparsefitError
+from sparsefit.files import read_json
+from sparsefit.run import RunFolder, exported, finished_stages
 from sparsefit.serving.guard import install_guard
 from sparsefit.serving.rules import MAX_ANCHOR_CHARS
-from sparsefit.run import exported, finished_stages, read_json
 
 STATIC = Path(__file__).parent / "static"
 MAX_LISTED = 500  # files listed by /api/files
@@ -352,57 +353,35 @@ def data_files(root: Path, limit: int, skip: set[Path], budget: int = MAX_WALKED
 def run_status(folder: Path, running: set[str]) -> tuple[str, list[str]]:
     """finished, running (a studio job is training it) or incomplete (stopped; `sparsefit train --resume` continues it)."""
     done = finished_stages(folder)
-    if "export" in done:
+    if RunFolder.EXPORT in done:
         return "finished", done
     return ("running" if folder.name in running else "incomplete"), done
 
 
 def run_summary(folder: Path, running: set[str]) -> dict[str, Any]:
+    run = RunFolder(folder)
     status, _ = run_status(folder, running)
-    paths = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
-    systems = _systems(folder)
+    sources = run.read_sources() if run.sources.is_file() else {}
+    systems = run.systems()
     final = final_system(systems)
-    bm25 = next((s for s in systems if s["name"] == "bm25"), None)
-    return {"name": folder.name, "status": status, "catalog": paths.get("catalog"), "judgments": paths.get("judgments"),
+    bm25 = next((s for s in systems if s["role"] == "bm25"), None)
+    return {"name": folder.name, "status": status, "catalog": sources.get("catalog"), "judgments": sources.get("judgments"),
             "final_ndcg": final["metrics"]["ndcg@10"] if final else None,
             "bm25_ndcg": bm25["metrics"]["ndcg@10"] if bm25 else None}
 
 
 def describe_run(folder: Path, running: set[str]) -> dict[str, Any]:
-    """Everything the studio charts: stages, timings, live training, losses and metrics per round."""
+    """Everything the studio charts, as data: stages (name, kind, round), timings, live training, losses per
+    round, and the systems with their roles (bm25, base, round, average)."""
+    run = RunFolder(folder)
     status, done = run_status(folder, running)
-    losses = {}
-    for training in sorted((folder / "rounds").glob("*/training.json")):
-        losses[training.parent.name] = [{"step": x["step"], "loss": x["loss"]} for x in read_json(training).get("losses", [])]
-    systems = _systems(folder)
-    return {"name": folder.name, "status": status, "done": done,
-            "timings": read_json(folder / "timings.json") if (folder / "timings.json").is_file() else {},
-            "live": read_json(folder / "live.json") if (folder / "live.json").is_file() else None,
-            "losses": losses, "systems": systems, "final": (final_system(systems) or {}).get("name")}
+    systems = run.systems()
+    return {"name": folder.name, "status": status, "done": done, "stages": run.describe_stages(),
+            "timings": read_json(run.timings) if run.timings.is_file() else {},
+            "live": read_json(run.live) if run.live.is_file() else None,
+            "losses": run.training_losses(), "systems": systems, "final": (final_system(systems) or {}).get("name")}
 
 
 def final_system(systems: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The exported model's system: the last tuned one (``_systems`` lists the rounds' average after the rounds)."""
-    return next((s for s in reversed(systems) if s["source"] != "baseline"), None)
-
-
-def _systems(folder: Path) -> list[dict[str, Any]]:
-    """Baselines, then every evaluated round, then the rounds' average, from the run's metric files."""
-    out = []
-    files = [(file, "baseline") for file in sorted((folder / "baselines").glob("*.json"))]
-    files += [(file, "round") for file in sorted((folder / "rounds").glob("*/metrics.json"), key=lambda f: int(f.parent.name))]
-    files += [(file, "average") for file in [folder / "average" / "metrics.json"] if file.is_file()]  # pipeline.AVERAGE
-    for file, source in files:
-        try:
-            data = read_json(file)
-        except Exception:  # a file being written; the next poll reads it
-            continue
-        for system in data if isinstance(data, list) else [data]:
-            if isinstance(system, dict) and "mean" in system:
-                out.append({"name": system["name"], "kind": system.get("kind"), "metrics": system["mean"],
-                            "seconds": system.get("seconds", {}), "source": source})
-    bm25 = next((s for s in out if s["name"] == "bm25"), None)
-    for s in out:
-        ratio = bm25 and bm25["metrics"].get("ndcg@10")
-        s["ndcg@10_vs_baseline"] = round(s["metrics"]["ndcg@10"] / ratio, 4) if ratio else None
-    return out
+    """The exported model's system: the last tuned one (the rounds' average comes after the rounds)."""
+    return next((s for s in reversed(systems) if s["role"] in ("round", "average")), None)

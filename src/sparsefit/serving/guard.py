@@ -119,6 +119,8 @@ def install_guard(app: FastAPI, *, token: str | None, upload_limit: int) -> None
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.url.path.startswith("/studio/static/"):  # a dozen ES modules: never an old one beside new ones
+            response.headers.setdefault("Cache-Control", "no-cache")
         return response
 
     async def _checked(request: Request, call_next):

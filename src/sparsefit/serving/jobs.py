@@ -40,7 +40,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sparsefit.errors import SparsefitError
-from sparsefit.run import exported, make_folder, read_json, write_json
+from sparsefit.files import make_folder, read_json, write_json
+from sparsefit.run import exported
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # used with fullmatch: "$" would allow a final newline
 JOB_ID = re.compile(r"[0-9a-f]{10}")
@@ -280,7 +281,7 @@ class JobManager:
                                hint="check the workspace's permissions and free disk space") from None
 
     def _argv(self, job: dict[str, Any]) -> list[str]:
-        argv = [sys.executable, "-m", "sparsefit.serving.job_process", "train", job["catalog"],
+        argv = [sys.executable, "-m", "sparsefit.job_process", "train", job["catalog"],
                 "--output", str(self.runs / job["run"])]
         if job["judgments"]:
             argv += ["--judgments", job["judgments"]]

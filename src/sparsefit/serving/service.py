@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.confidence import ConfidenceModel, hit_features
-from sparsefit.pipeline import CONFIDENCE_PROBLEM_FILE
+from sparsefit.run import RunFolder, exported
 from sparsefit.serving.rules import ExclusionRule, RuleBook
 
 MAX_LIMIT = 1000
@@ -40,7 +40,7 @@ class SearchService:
         self._base_lock = threading.Lock()
         self._catalog = None
         self._catalog_lock = threading.Lock()
-        problem = folder / CONFIDENCE_PROBLEM_FILE  # training could not fit it, and said why
+        problem = RunFolder(folder).confidence_problem  # training could not fit it, and said why
         self.confidence_problem: str | None = problem.read_text(encoding="utf-8").strip() if problem.is_file() else None
         self.products = index.count()
         keys = index.get_metadata().get("payload_keys")
@@ -50,35 +50,32 @@ class SearchService:
     @classmethod
     def open(cls, run: str | Path, *, calibrate: bool = True) -> SearchService:
         """Open a finished run folder (its ``model/`` and catalog index); fits confidence if missing."""
-        from sparsefit.config import load_settings
-        from sparsefit.evaluation.evaluate import check_index_model
+        from sparsefit.config import load_settings, secret
         from sparsefit.index import open_index
+        from sparsefit.indexing import check_index_model
         from sparsefit.models import load_encoder
-        from sparsefit.pipeline import _secret
-
-        from sparsefit.run import RunState
-
         folder = Path(run)
-        if not (folder / "model").is_dir() or not (folder / "config.yaml").is_file():
+        run = RunFolder(folder)
+        if not run.model.is_dir() or not run.config.is_file():
             raise SparsefitError("not a finished training run (no model/ or config.yaml)", file=folder,
                                  hint="train first with `sparsefit train`, or finish it with --resume")
-        if not RunState(folder).done("export"):  # model/ may be an older export, or one being written
+        if not exported(folder):  # model/ may be an older export, or one being written
             raise SparsefitError("the run has not finished exporting its model", file=folder,
                                  hint=f"wait for the run to finish, or continue it with `sparsefit train --resume {folder}`")
-        settings = load_settings(folder / "config.yaml", output=folder)
-        if settings.qdrant_url is None and not (folder / "index").is_dir():
+        settings = load_settings(run.config, output=folder)
+        if settings.qdrant_url is None and not run.index.is_dir():
             raise SparsefitError("the run has no catalog index", file=folder,
                                  hint="finish the run with `sparsefit train --resume RUN`")
-        encoder = load_encoder(str(folder / "model"), max_seq_length=settings.max_seq_length)
-        index = open_index(path=None if settings.qdrant_url else folder / "index", url=settings.qdrant_url,
-                           api_key=_secret(settings), collection=settings.collection, create=False)
+        encoder = load_encoder(str(run.model), max_seq_length=settings.max_seq_length)
+        index = open_index(path=None if settings.qdrant_url else run.index, url=settings.qdrant_url,
+                           api_key=secret(settings.qdrant_api_key), collection=settings.collection, create=False)
         try:
             check_index_model(index, encoder, folder)
             service = cls(folder, settings, encoder, index)
         except BaseException:
             index.close()
             raise
-        if calibrate and service.confidence is None and (folder / "split.json").is_file():
+        if calibrate and service.confidence is None and run.split.is_file():
             try:
                 service.confidence, service.confidence_problem = service.fit_confidence(), None
             except SparsefitError as exc:  # e.g. no relevant product among the held-out hits: serve without confidence
@@ -205,11 +202,10 @@ class SearchService:
         """The run's catalog (for product texts), loaded once."""
         from sparsefit.data import load_catalog
         from sparsefit.pipeline import catalog_options
-        from sparsefit.run import read_json
 
         with self._catalog_lock:
             if self._catalog is None:
-                path = read_json(self.folder / "run.json")["catalog"]
+                path = RunFolder(self.folder).read_sources()["catalog"]
                 if not Path(path).is_file():
                     raise SparsefitError("the run's catalog file is gone", file=path,
                                          hint="put the catalog back where it was trained from to explain results")
@@ -234,10 +230,10 @@ class SearchService:
     def held_out(self):
         """The run's held-out judgments (its split's test queries)."""
         from sparsefit.pipeline import load_inputs
-        from sparsefit.run import read_json
 
-        paths = read_json(self.folder / "run.json")
-        judgments = paths["judgments"] or str(self.folder / "queries.jsonl")
+        run = RunFolder(self.folder)
+        paths = run.read_sources()
+        judgments = paths["judgments"] or str(run.queries)
         inputs = load_inputs(paths["catalog"], judgments, self.settings, self.folder)
         self._catalog = inputs.catalog
         return inputs.judgments.subset(set(inputs.split.test))

@@ -6,7 +6,7 @@ the job's process group, would do nothing. Python keeps an inherited SIG_IGN, so
 puts Ctrl-C's handler back before running the CLI.
 
 Example:
-    $ python -m sparsefit.serving.job_process train examples/catalog.csv --rounds 1   # doctest: +SKIP
+    $ python -m sparsefit.job_process train examples/catalog.csv --rounds 1   # doctest: +SKIP
 """
 
 from __future__ import annotations

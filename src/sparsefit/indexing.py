@@ -1,0 +1,151 @@
+"""Indexing: the catalog encoded by one model into a Qdrant collection, reused while nothing changed.
+
+Its own stage (training, evaluation and serving all use it): an index is rebuilt when the model, the
+catalog's ids or texts, its payload (prices, stock flags that serving filters on) or the search mode
+changed, and reopened otherwise.
+
+Example:
+    >>> from sparsefit.data import load_catalog
+    >>> from sparsefit.models import load_encoder
+    >>> index, vectors = catalog_index(load_encoder("splade-tiny"), load_catalog("examples/catalog.csv"),
+    ...                                show_progress=False, vectors_file=None)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsefit.data import Catalog
+from sparsefit.defaults import ENCODE_BATCH_SIZE
+from sparsefit.errors import SparsefitError
+from sparsefit.files import replace_file
+from sparsefit.index import SparseIndex, TwoStage, open_index
+from sparsefit.models import Encoder
+from sparsefit.progress import progress_bar
+
+INDEX_FORMAT = 1  # bump when the way we index changes, so old indexes are rebuilt
+
+
+def payload_fingerprint(catalog: Catalog) -> str:
+    """sha256 over the catalog's payload columns and values: an edited price or stock flag rebuilds the index
+    (serving filters on the payload stored in it). Hashed column-wise by pandas; per row as JSON where a
+    column holds values pandas cannot hash (nested JSON).
+
+    Example:
+        >>> from sparsefit.data import load_catalog
+        >>> len(payload_fingerprint(load_catalog("examples/catalog.csv")))
+        64
+    """
+    import pandas as pd
+
+    frame = catalog.payload
+    digest = hashlib.sha256(json.dumps([str(c) for c in frame.columns]).encode("utf-8"))
+    try:
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    except TypeError:
+        for i in range(len(catalog)):
+            digest.update(json.dumps(catalog.payload_of(i), sort_keys=True, default=str).encode("utf-8") + b"\x1e")
+    return digest.hexdigest()
+
+
+def catalog_index(
+    encoder: Encoder,
+    catalog: Catalog,
+    *,
+    path: Path | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    collection: str = "catalog",
+    batch_size: int = ENCODE_BATCH_SIZE,
+    show_progress: bool = True,
+    seconds: dict[str, float] | None = None,
+    vectors_file: Path | None = None,
+    two_stage: TwoStage | None = None,
+) -> tuple[SparseIndex, sp.csr_matrix | None]:
+    """The catalog's index for ``encoder``: reopened when complete for this very model, catalog (ids, texts,
+    payload) and search mode, else rebuilt.
+
+    With ``vectors_file`` the catalog's vectors are kept there (and returned) too; without it the
+    vectors of a reopened index are not needed and None is returned for them.
+    """
+    seconds = seconds if seconds is not None else {}
+    wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint(),
+              "payload": payload_fingerprint(catalog), "complete": True, "two_stage": two_stage.settings if two_stage else None}
+    index = open_index(path=path, url=url, api_key=api_key, collection=collection)
+    meta = index.get_metadata()
+    vectors_ok = vectors_file is None or vectors_file.is_file()
+    if vectors_ok and all(meta.get(k) == v for k, v in wanted.items()) and index.count() == len(catalog):
+        try:
+            vectors = sp.load_npz(vectors_file).tocsr() if vectors_file else None
+        except (OSError, ValueError, KeyError, EOFError):  # damaged vectors file: rebuild both below
+            vectors = False
+        if vectors is not False and (vectors is None or vectors.shape[0] == len(catalog)):
+            seconds["encode"] = seconds["index"] = 0.0
+            return index, vectors
+    index.close()
+    index, vectors = build_index(encoder, catalog, path=path, url=url, api_key=api_key, collection=collection,
+                                 batch_size=batch_size, show_progress=show_progress, seconds=seconds,
+                                 two_stage=two_stage)
+    if vectors_file is not None:
+        replace_file(vectors_file, lambda temporary: sp.save_npz(temporary, vectors), suffix=".npz")
+    # the payload's keys: a filter on a key no product has is a typo to report, not a search with no hits
+    index.set_metadata({**wanted, "model_name": encoder.name, "payload_keys": sorted(map(str, catalog.payload.columns))})
+    return index, vectors
+
+
+def check_index_model(index: SparseIndex, encoder: Encoder, run: Path) -> None:
+    """Stop with a clear error when ``index`` was built by another model than ``encoder`` (its vectors would not match).
+
+    An index without sparsefit's metadata (built elsewhere) is accepted as it is.
+    """
+    built_by = index.get_metadata().get("model")
+    if built_by is not None and built_by != encoder.fingerprint():
+        raise SparsefitError(
+            "the run's catalog index was built with another model than its model/ folder",
+            file=run, hint="copy the run's exported model back into model/ (from average/model, or the last rounds/N/model)",
+        )
+
+
+def build_index(
+    encoder: Encoder,
+    catalog: Catalog,
+    *,
+    path: Path | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    collection: str = "catalog",
+    batch_size: int = ENCODE_BATCH_SIZE,
+    chunk: int = 4096,
+    show_progress: bool = True,
+    seconds: dict[str, float] | None = None,
+    two_stage: TwoStage | None = None,
+) -> tuple[SparseIndex, sp.csr_matrix]:
+    """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists).
+
+    The catalog is encoded first and upserted in one call (a two-stage index takes its
+    thresholds from the whole catalog). Returns the open index and the catalog's vectors
+    (row i is ``catalog.ids[i]``).
+    """
+    seconds = seconds if seconds is not None else {}
+    index = open_index(path=path, url=url, api_key=api_key, collection=collection, recreate=True, two_stage=two_stage)
+    parts: list[sp.csr_matrix] = []
+    began = time.perf_counter()
+    with progress_bar(f"encoding {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:
+        for start in range(0, len(catalog), chunk):
+            stop = min(start + chunk, len(catalog))
+            parts.append(encoder.encode_documents(catalog.texts[start:stop], batch_size=batch_size))
+            advance(stop - start)
+    vectors = sp.vstack(parts, format="csr") if parts else sp.csr_matrix((0, encoder.vocab_size), dtype=np.float32)
+    encoded = time.perf_counter()
+    with progress_bar(f"indexing {len(catalog):,} products", len(catalog), enabled=show_progress) as advance:
+        payloads = [catalog.payload_of(i) for i in range(len(catalog))]
+        index.upsert(catalog.ids, vectors, payloads, progress=advance)
+    seconds["encode"] = encoded - began
+    seconds["index"] = time.perf_counter() - encoded
+    return index, vectors

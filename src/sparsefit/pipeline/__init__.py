@@ -1,0 +1,40 @@
+"""The order of the stages: (generate queries) → load → split → baselines → rounds of (mine → train → index → evaluate) → export.
+
+This package is the only place that knows that order; each stage lives in its own module:
+``inputs`` (load, split, generated queries), ``evaluate`` (``sparsefit evaluate``), ``trainer``
+(the rounds), ``resume`` (``--resume`` and ``finetune``), ``card`` (the model card).
+
+Example:
+    >>> from sparsefit.config import load_settings
+    >>> report, folder = run_evaluation("examples/catalog.csv", "examples/judged_queries.csv",
+    ...                                 load_settings(output="runs/demo"))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from sparsefit.pipeline.card import model_card
+from sparsefit.pipeline.evaluate import run_evaluation
+from sparsefit.pipeline.inputs import (
+    Inputs,
+    catalog_options,
+    describe_inputs,
+    exports_average,
+    generate_training_queries,
+    judgments_options,
+    llm_cache_dir,
+    load_inputs,
+    two_stage_of,
+)
+from sparsefit.pipeline.resume import finetune, resume_trainer
+from sparsefit.pipeline.trainer import (
+    DamagedCheckpoint,
+    LiveTraining,
+    Trainer,
+    default_positive_gains,
+)
+
+__all__ = [
+    "DamagedCheckpoint", "Inputs", "LiveTraining", "Trainer", "catalog_options", "default_positive_gains",
+    "describe_inputs", "exports_average", "finetune", "generate_training_queries", "judgments_options",
+    "llm_cache_dir", "load_inputs", "model_card", "resume_trainer", "run_evaluation", "two_stage_of",
+]

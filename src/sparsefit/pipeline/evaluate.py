@@ -1,0 +1,35 @@
+"""``sparsefit evaluate``: load, split, evaluate BM25 and the models on the held-out queries, save it all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparsefit.config import Settings, save_settings, secret
+from sparsefit.evaluation.evaluate import evaluate
+from sparsefit.evaluation.report import Report
+from sparsefit.files import make_folder, write_json
+from sparsefit.pipeline.inputs import Inputs, describe_inputs, load_inputs, two_stage_of
+from sparsefit.run import RunFolder, new_run_folder
+
+
+def run_evaluation(
+    catalog_path: str | Path, judgments_path: str | Path, settings: Settings, *, show_progress: bool = True
+) -> tuple[Report, Path, Inputs]:
+    """Load, split, evaluate BM25 and ``settings.models`` on the held-out queries, save everything."""
+    folder = make_folder(Path(settings.output) if settings.output else new_run_folder("evaluate"))
+    run = RunFolder(folder)
+    save_settings(settings, run.config)
+    inputs = load_inputs(catalog_path, judgments_path, settings, folder)
+    report = evaluate(
+        inputs.catalog, inputs.judgments, inputs.split,
+        models=settings.models, bm25=settings.bm25,
+        index_root=None if settings.qdrant_url else folder / "indexes",
+        qdrant_url=settings.qdrant_url,
+        qdrant_api_key=secret(settings.qdrant_api_key),
+        collection=settings.collection, retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
+        max_seq_length=settings.max_seq_length, architecture=settings.architecture, show_progress=show_progress,
+        two_stage=two_stage_of(settings),
+    )
+    report.save(folder)
+    write_json(run.inputs, describe_inputs(inputs))
+    return report, folder, inputs
