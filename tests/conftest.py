@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch/OpenMP thread per test process unless the caller sets another number: the models here are tiny, and
+# where the cores are busy (a training job beside the tests) torch's threads otherwise wait on each other: the
+# encoding tests then ran 5-10x slower. Child processes (CLI, studio jobs) inherit it. Must precede `import torch`.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -17,11 +22,32 @@ HOMEDEPOT = REPO.parent / "shared" / "data" / "homedepot"
 
 
 @pytest.fixture(scope="session")
-def splade_tiny():
-    """The real 4.4M-parameter SPLADE-tiny base model, loaded once per session."""
+def splade_tiny_reused():
+    """The real 4.4M-parameter SPLADE-tiny base model, loaded once per session. Tests take ``splade_tiny``
+    (a copy of it) so that one that changes the model's weights or settings cannot change another's."""
     from sparsefit.models import load_encoder
 
     return load_encoder("splade-tiny")
+
+
+@pytest.fixture(scope="session")
+def splade_tiny_inference_free_reused():
+    """SPLADE-tiny with the inference-free query side (static query weights), loaded once per session."""
+    from sparsefit.models import load_encoder
+
+    return load_encoder("splade-tiny", architecture="inference-free")
+
+
+@pytest.fixture
+def splade_tiny(splade_tiny_reused):
+    """A deep copy of the session's SPLADE-tiny for this test alone (a copy takes ~0.1 s, a load several)."""
+    return copy.deepcopy(splade_tiny_reused)
+
+
+@pytest.fixture
+def splade_tiny_inference_free(splade_tiny_inference_free_reused):
+    """A deep copy of the session's inference-free SPLADE-tiny for this test alone."""
+    return copy.deepcopy(splade_tiny_inference_free_reused)
 
 
 @pytest.fixture(scope="session")

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import EXAMPLES
+from tests.helpers import cli_process as sparsefit
 
-
-def sparsefit(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sparsefit.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
+# Every test here runs the CLI as a child process: the slow tier.
+pytestmark = pytest.mark.slow
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

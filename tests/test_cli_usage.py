@@ -15,20 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from sparsefit.cli import main
+from tests.helpers import run_cli as run
 
 SPARSEFIT = Path(sys.executable).parent / "sparsefit"
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``sparsefit ARGV`` in this process: (exit code, stdout, stderr)."""
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def one_error_line(code: int, out: str, err: str, *fragments: str) -> str:
@@ -94,6 +83,7 @@ def test_a_command_group_without_a_command_prints_its_help_and_exits_2(capsys):
     assert "Traceback" not in out + err and "error" not in err
 
 
+@pytest.mark.slow  # the installed script in child processes
 def test_the_installed_script_gives_one_line_usage_errors_and_the_version():
     bad = subprocess.run([str(SPARSEFIT), "train", "--rounds", "abc"], capture_output=True, text=True, timeout=120)
     one_error_line(bad.returncode, bad.stdout, bad.stderr, "'--rounds'", "sparsefit train --help")

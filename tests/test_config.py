@@ -130,6 +130,7 @@ print(torch.get_num_threads(), torch.get_num_interop_threads(), len(os.listdir("
 """
 
 
+@pytest.mark.slow  # the CLI in child processes
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc")
 def test_threads_setting_limits_torch_and_the_tokenizers_pool():
     env = {k: v for k, v in os.environ.items()

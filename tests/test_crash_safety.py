@@ -11,20 +11,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 from tests.conftest import EXAMPLES
+from tests.helpers import CLI
 
 SEED = 20261125
 
+# Every test here trains (a `sparsefit train` child process or finetune): the slow tier.
+pytestmark = pytest.mark.slow
+
 
 def _command(tiny_model, out, *extra):
-    return [sys.executable, "-m", "sparsefit.cli", "train", *extra] if extra and extra[0] == "--resume" else [
-        sys.executable, "-m", "sparsefit.cli", "train", str(EXAMPLES / "catalog.csv"),
+    return [*CLI, "train", *extra] if extra and extra[0] == "--resume" else [
+        *CLI, "train", str(EXAMPLES / "catalog.csv"),
         "--eval-judgments", str(EXAMPLES / "judged_queries.csv"), "--query-products", "160", "--base-model", str(tiny_model),
         "--rounds", "2", "--train-batch-size", "16", "--learning-rate", "1e-3", "--negatives", "2", "--output", str(out),
     ]
@@ -39,7 +42,6 @@ def _metrics(run) -> list:
     return [(s["name"], s["metrics"]) for s in json.loads((run / "report.json").read_text())["systems"]]
 
 
-@pytest.mark.slow
 def test_kill_9_at_seeded_moments_and_resume_gives_the_uninterrupted_result(tiny_model, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     reference = subprocess.run(_command(tiny_model, tmp_path / "reference"), capture_output=True, text=True, env=env, timeout=600)

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.helpers import cli_process
 
 pytestmark = pytest.mark.slow
 
 
 def test_evaluate_home_depot_with_no_flags(homedepot, tmp_path):
     """The issue's bar: columns detected without flags, BM25 and splade-tiny side by side on the 20% held out."""
-    result = subprocess.run(
-        [sys.executable, "-m", "sparsefit.cli", "evaluate", str(homedepot / "products.csv"),
-         "--judgments", str(homedepot / "judgments.csv"), "--output", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=1800,
-    )
+    result = cli_process("evaluate", homedepot / "products.csv", "--judgments", homedepot / "judgments.csv",
+                         "--output", tmp_path / "run", timeout=1800)
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["catalog_size"] == 54_667 and report["test_queries"] == 1_839

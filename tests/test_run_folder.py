@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from fastapi.testclient import TestClient
 from sparsefit.errors import SparsefitError
 from sparsefit.files import write_json
 from sparsefit.run import RunFolder, RunState, exported, finished_stages
+from tests.helpers import together
 
 
 def _metrics(name: str, ndcg: float) -> dict:
@@ -85,18 +85,6 @@ def test_config_files_given_in_two_threads_at_once_do_not_mix(tmp_path):
     for rounds in (2, 7):
         files[rounds] = tmp_path / f"r{rounds}.yaml"
         files[rounds].write_text(f"rounds: {rounds}\n")
-    seen: dict[int, set[int]] = {2: set(), 7: set()}
-    barrier = threading.Barrier(2)
-
-    def load(rounds: int) -> None:
-        barrier.wait()
-        for _ in range(200):
-            seen[rounds].add(load_settings(files[rounds]).rounds)
-
-    threads = [threading.Thread(target=load, args=(r,)) for r in (2, 7)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert seen == {2: {2}, 7: {7}}
+    seen = together(2, lambda i: {load_settings(files[(2, 7)[i]]).rounds for _ in range(200)})
+    assert seen == [{2}, {7}]
     assert load_settings().rounds == 3  # nothing left behind for a call without a file

@@ -7,7 +7,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -22,6 +21,7 @@ from sparsefit.models import load_encoder
 from sparsefit.pipeline import Trainer, finetune, resume_trainer
 from sparsefit.training import TrainingOptions, resolved_precision, steps_for, train_round
 from tests.conftest import EXAMPLES
+from tests.helpers import CLI, cli_process
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +119,7 @@ def _settings(tiny_model, out, **extra):
     return load_settings(**{**options, **extra})
 
 
+@pytest.mark.slow  # trains with finetune/Trainer.fit
 def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
     run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "run", mining_epochs=0.5),
                    show_progress=False)
@@ -151,12 +152,12 @@ def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
     from sentence_transformers import SparseEncoder
 
     SparseEncoder(str(run / "model"), device="cpu")
-    result = subprocess.run([sys.executable, "-m", "sparsefit.cli", "search", str(run), "cordless drill", "--limit", "3"],
-                            capture_output=True, text=True, timeout=120)
+    result = cli_process("search", run, "cordless drill", "--limit", "3", timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("│ ") >= 3
 
 
+@pytest.mark.slow  # trains with finetune/Trainer.fit
 def test_export_last_keeps_the_last_rounds_model(tiny_model, tmp_path):
     run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv",
                    _settings(tiny_model, tmp_path / "run", export_model="last"), show_progress=False)
@@ -170,8 +171,7 @@ def test_export_last_keeps_the_last_rounds_model(tiny_model, tmp_path):
 
     shutil.rmtree(run / "model")
     shutil.copytree(run / "rounds/0/model", run / "model")
-    result = subprocess.run([sys.executable, "-m", "sparsefit.cli", "search", str(run), "cordless drill"],
-                            capture_output=True, text=True, timeout=120)
+    result = cli_process("search", run, "cordless drill", timeout=120)
     assert result.returncode == 2 and "built with another model" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(SparsefitError, match="built with another model"):
         SearchService.open(run, calibrate=False)
@@ -205,11 +205,12 @@ def _final_metrics(run) -> list:
     return [(s["name"], s["metrics"]) for s in json.loads((run / "report.json").read_text())["systems"]]
 
 
+@pytest.mark.slow  # trains with finetune/Trainer.fit
 def test_resume_after_sigkill_continues_from_the_last_finished_stage(tiny_model, tmp_path):
     reference = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "ref"),
                          show_progress=False)
     run = tmp_path / "killed"
-    command = [sys.executable, "-m", "sparsefit.cli", "train", str(EXAMPLES / "catalog.csv"), "--judgments",
+    command = [*CLI, "train", str(EXAMPLES / "catalog.csv"), "--judgments",
                str(EXAMPLES / "judged_queries.csv"), "--base-model", str(tiny_model), "--rounds", "2",
                "--train-batch-size", "16", "--learning-rate", "1e-3", "--negatives", "2", "--output", str(run)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -246,6 +247,7 @@ def test_inference_free_trains_its_static_query_weights_with_their_own_rate(tiny
     assert not np.allclose(after_query.data, before_query.data)
 
 
+@pytest.mark.slow  # trains with finetune/Trainer.fit
 def test_training_without_judgments_uses_generated_queries_and_evaluates_on_the_real_ones(tiny_model, tmp_path):
     settings = _settings(tiny_model, tmp_path / "run", rounds=1, test_judgments=EXAMPLES / "judged_queries.csv",
                          query_products=120)

@@ -24,7 +24,8 @@ from transformers import PrinterCallback, TrainerCallback
 
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Encoder
-from sparsefit.models.fast import FastPreprocess, bfloat16_is_fast, fast_training
+from sparsefit.models.fast import bfloat16_is_fast
+from sparsefit.models.fast_training import FastPreprocess, FastTraining
 from sparsefit.progress import quiet_libraries
 
 
@@ -123,7 +124,7 @@ def train_round(
         if options.fast_path:
             trainer.data_collator.preprocess_fn = FastPreprocess(model, trainer.data_collator.preprocess_fn)
         started = time.perf_counter()
-        with fast_training(model) if options.fast_path else contextlib.nullcontext():
+        with FastTraining(model) if options.fast_path else contextlib.nullcontext():
             trainer.train()
     model.eval()
     return RoundStats(

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sparsefit.data import load_catalog, read_table
-from sparsefit.errors import SparsefitError
+from tests.helpers import error_of
 
 PRODUCTS_CSV = (
     "sku,title,brand,category,price,rating,in_stock\n"
@@ -28,12 +28,6 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
     else:
         path.write_text(content, encoding="utf-8")
     return path
-
-
-def error_of(call, *args, **kwargs) -> SparsefitError:
-    with pytest.raises(SparsefitError) as caught:
-        call(*args, **kwargs)
-    return caught.value
 
 
 # -- formats --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import pytest
 from sparsefit.data import load_catalog, load_judgments, read_table
 from sparsefit.data.readers import DEFAULT_MAX_DECOMPRESSED_BYTES
 from sparsefit.errors import SparsefitError
+from tests.helpers import error_of
 
 MB = 1024**2
 COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
@@ -40,12 +41,6 @@ def write_bomb(path: Path, compress: Callable[[bytes], bytes], megabytes: int) -
         for _ in range(megabytes - 1):
             out.write(rest)
     return path
-
-
-def error_of(call, *args, **kwargs) -> SparsefitError:
-    with pytest.raises(SparsefitError) as caught:
-        call(*args, **kwargs)
-    return caught.value
 
 
 @pytest.fixture

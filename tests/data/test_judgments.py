@@ -10,6 +10,7 @@ import pytest
 
 from sparsefit.data import Catalog, LabelScheme, detect_scheme, load_catalog, load_judgments
 from sparsefit.errors import SparsefitError
+from tests.helpers import error_of
 
 CATALOG_CSV = "product_id,title\n" + "".join(f"p{i},Product {i}\n" for i in range(1, 11))
 
@@ -23,12 +24,6 @@ def write(tmp_path: Path, name: str, content: str) -> Path:
 def judgments_csv(tmp_path: Path, rows: list[tuple[str, str, str]], header: str = "query,product_id,label",
                   name: str = "j.csv") -> Path:
     return write(tmp_path, name, header + "\n" + "".join(",".join(row) + "\n" for row in rows))
-
-
-def error_of(call, *args, **kwargs) -> SparsefitError:
-    with pytest.raises(SparsefitError) as caught:
-        call(*args, **kwargs)
-    return caught.value
 
 
 @pytest.fixture

@@ -73,18 +73,22 @@ def test_matches_ranx_per_query(threshold: float) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::Warning")
-def test_ranx_ndcg_is_linear_gain() -> None:
-    """Documents the convention: ranx "ndcg" is linear gain, "ndcg_burges" is 2^g - 1."""
+def test_our_ndcg_is_ranx_linear_gain_ndcg_not_the_exponential_one() -> None:
+    """sparsefit's nDCG against ranx on a case where the two gain conventions disagree: it must equal ranx's
+    "ndcg" (gain = label) and differ from ranx's "ndcg_burges" (gain = 2^label - 1)."""
     ranx = pytest.importorskip("ranx")
-    qrels = ranx.Qrels({"q": {"a": 1, "b": 3}})
-    run = ranx.Run({"q": {"a": 2.0, "b": 1.0}})
-    linear = (1 + 3 / math.log2(3)) / (3 + 1 / math.log2(3))
-    burges = (1 + 7 / math.log2(3)) / (7 + 1 / math.log2(3))
-    assert ranx.evaluate(qrels, run, "ndcg@10") == pytest.approx(linear)
-    assert ranx.evaluate(qrels, run, "ndcg_burges@10") == pytest.approx(burges)
-    ours = per_query_metrics({"q": {"a": 1 / 3, "b": 1.0}}, {"q": [("a", 2.0), ("b", 1.0)]},
-                             relevant_threshold=1.0)
-    assert ours["q"]["ndcg@10"] == pytest.approx(linear, abs=1e-12)
+    labels = {"q": {"a": 1, "b": 3, "x": 0}}
+    ranking = [("a", 3.0), ("x", 2.0), ("b", 1.0)]  # linear 2.5 / 3.63 = 0.69, exponential 4.5 / 7.63 = 0.59
+    qrels, run = ranx.Qrels(labels), ranx.Run({"q": dict(ranking)})
+    ours = per_query_metrics({"q": {d: g / SCALE for d, g in labels["q"].items()}}, {"q": ranking},
+                             relevant_threshold=1 / SCALE)["q"]
+    linear = ranx.evaluate(qrels, run, "ndcg@10")
+    exponential = ranx.evaluate(qrels, run, "ndcg_burges@10")
+    assert abs(linear - exponential) > 0.05  # the case tells the conventions apart
+    assert ours["ndcg@10"] == pytest.approx(linear, abs=1e-9)
+    binary = ranx.Qrels({"q": {d: int(g >= 1) for d, g in labels["q"].items()}})
+    for name, ranx_name in (("mrr@10", "mrr@10"), ("recall@10", "recall@10"), ("p@10", "precision@10")):
+        assert ours[name] == pytest.approx(ranx.evaluate(binary, run, ranx_name), abs=1e-9), name
 
 
 # -- hand-computed cases ---------------------------------------------------------------------

@@ -7,7 +7,6 @@ SPARSEFIT_TEST_QDRANT_URL is set, a real Qdrant server ("server").
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -20,6 +19,7 @@ import scipy.sparse as sp
 from sparsefit.errors import SparsefitError
 from sparsefit.index import Filter, Hit, Match, Range, SparseIndex, open_index, parse_filter, point_id
 from sparsefit.index.ids import ID_NAMESPACE
+from tests.helpers import free_port
 
 VOCAB = 30_522
 TIE_TOKEN = 30_300  # only the tie documents use it
@@ -168,12 +168,6 @@ def assert_same(hits: list[Hit], expected: Sequence[tuple[str, float]], label: s
 # --------------------------------------------------------------------------- engines
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def make_index(tmp_path: Path) -> Iterator[Callable[..., SparseIndex]]:
     """Factory: make_index(engine, **open_index kwargs); closes (and drops server data) after."""
@@ -306,11 +300,53 @@ def test_filters_exclude_what_they_should(make_index, engine: str) -> None:
     assert found(Filter(exclude_ids=["never-indexed"])) == everything
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_payload_indexes_keep_filter_results(make_index, engine: str) -> None:
+PAYLOAD_INDEXES = {"brand": "keyword", "price": "float", "in_stock": "bool", "stars": "integer"}
+
+
+def _payload_indexes(idx: SparseIndex) -> dict[str, tuple[str, int | None]]:
+    """The payload indexes the engine itself reports: key -> (its type, lower case; points indexed or None)."""
+    if idx.engine == "edge":
+        schema = idx._shard.info().payload_schema
+    else:
+        schema = idx._client.get_collection(idx.collection).payload_schema
+    types = {key: str(info.data_type).rsplit(".", 1)[-1].lower() for key, info in schema.items()}
+    return {key: (types[key], getattr(info, "points", None)) for key, info in schema.items()}
+
+
+@pytest.mark.parametrize("engine", ["edge", "server"])
+def test_payload_indexes_are_built_and_keep_filter_results(make_index, engine: str) -> None:
+    """Where payload indexes exist (Edge, a Qdrant server), the engine holds one per key, of the asked type,
+    over every point, and the filtered results are the same as without them."""
     idx = _filled(make_index, engine)
     before = _workload(idx)
-    for key, kind in [("brand", "keyword"), ("price", "float"), ("in_stock", "bool"), ("stars", "integer")]:
+    assert _payload_indexes(idx) == {}
+    for key, kind in PAYLOAD_INDEXES.items():
+        idx.create_payload_index(key, kind)
+    built = _payload_indexes(idx)
+    assert {key: kind for key, (kind, _) in built.items()} == PAYLOAD_INDEXES
+    if engine == "edge":  # the server reports no per-index point count in every version
+        assert {points for _, points in built.values()} == {len(corpus()[0])}
+    assert _workload(idx) == before
+    with pytest.raises(SparsefitError, match="unknown payload index kind"):
+        idx.create_payload_index("brand", "text")
+
+
+def test_payload_indexes_survive_reopening_an_edge_index(make_index, tmp_path) -> None:
+    idx = _filled(make_index, "edge", path=tmp_path / "kept")
+    idx.create_payload_index("brand", "keyword")
+    idx.close()
+    again = make_index("edge", path=tmp_path / "kept", create=False)
+    assert _payload_indexes(again) == {"brand": ("keyword", len(corpus()[0]))}
+    f = parse_filter({"brand": "Acme"})
+    assert_same(again.search(queries()[3], limit=25, filter=f), reference(queries()[3], 25, f), "reopened")
+
+
+def test_local_mode_has_no_payload_indexes_but_still_checks_the_kind(make_index) -> None:
+    """qdrant-client's local mode has no payload indexes: creating one does nothing there (by design), yet an
+    unknown kind is still refused, so code written against local mode fails the same way on a server."""
+    idx = _filled(make_index, "client-local")
+    before = _workload(idx)
+    for key, kind in PAYLOAD_INDEXES.items():
         idx.create_payload_index(key, kind)
     assert _workload(idx) == before
     with pytest.raises(SparsefitError, match="unknown payload index kind"):
@@ -450,7 +486,7 @@ def test_on_disk_storage_works(make_index, engine: str) -> None:
 
 
 def test_unreachable_url_is_a_clear_error() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(SparsefitError, match="cannot reach Qdrant at") as err:
         open_index(url=url, timeout=5)
     assert url in str(err.value) and "Fix:" in str(err.value)

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from sparsefit.errors import SparsefitError
 from sparsefit.models import ALIASES, load_encoder
 from sparsefit.models.aliases import OfflineModel, verify_files
+from tests.helpers import together
 
 TEXTS = [
     "DEWALT 20V MAX cordless drill driver kit with 2 batteries",
@@ -38,8 +39,8 @@ def test_encoding_keeps_input_order_whatever_the_length_sorting(splade_tiny):
     np.testing.assert_allclose(together, one_by_one, atol=1e-4)
 
 
-def test_query_path_differs_from_document_path_for_inference_free():
-    enc = load_encoder("splade-tiny", architecture="inference-free")
+def test_query_path_differs_from_document_path_for_inference_free(splade_tiny_inference_free):
+    enc = splade_tiny_inference_free
     query = enc.encode_queries(["copper pipe"])
     document = enc.encode_documents(["copper pipe"])
     # Static query side: exactly the query's own tokens, weight 1 (initial); documents expand.
@@ -107,13 +108,15 @@ def test_unknown_architecture():
 
 @pytest.mark.parametrize("screen", [True, False], ids=["bfloat16-screen", "float32"])
 @pytest.mark.parametrize("architecture", ["splade", "inference-free"])
-def test_fast_path_gives_the_reference_vectors(architecture, screen):
-    from tests.conftest import EXAMPLES
+def test_fast_path_gives_the_reference_vectors(architecture, screen, request):
     import csv
+
+    from tests.conftest import EXAMPLES
 
     texts = [row["title"] + ". " + row["description"] for row in csv.DictReader((EXAMPLES / "catalog.csv").open())][:150]
     texts += ["", "a", "x " * 400]  # empty, one token, truncated at max_seq_length
-    enc = load_encoder("splade-tiny", architecture=architecture)
+    enc = request.getfixturevalue("splade_tiny" if architecture == "splade" else "splade_tiny_inference_free")
+    assert enc.architecture == architecture
     assert enc._fast_path("document") is not None
     enc._fast_path("document").screen = screen
     fast = enc.encode_documents(texts, batch_size=16)
@@ -127,10 +130,10 @@ def test_fast_path_gives_the_reference_vectors(architecture, screen):
         assert top_fast == top_ref
 
 
-def test_bfloat16_screen_follows_weights_changed_in_place():
+def test_bfloat16_screen_follows_weights_changed_in_place(splade_tiny):
     import torch
 
-    enc = load_encoder("splade-tiny")
+    enc = splade_tiny
     fast = enc._fast_path("document")
     fast.screen = True
     before = enc.encode_documents(TEXTS)
@@ -168,12 +171,12 @@ def test_bfloat16_screen_keeps_every_positive_float32_maximum():
 
 
 @pytest.mark.parametrize("screen", [True, False], ids=["bfloat16-screen", "float32"])
-def test_fast_training_path_gives_the_reference_values_and_gradients(screen):
+def test_fast_training_path_gives_the_reference_values_and_gradients(screen, splade_tiny):
     import torch
 
-    from sparsefit.models.fast import fast_training
+    from sparsefit.models.fast_training import FastTraining
 
-    enc = load_encoder("splade-tiny")
+    enc = splade_tiny
     model = enc.model
     model.train()
     for module in model.modules():  # no dropout, so both passes see the same network
@@ -190,7 +193,7 @@ def test_fast_training_path_gives_the_reference_values_and_gradients(screen):
     lengths = model.tokenize(TEXTS)["attention_mask"].sum(1)
     assert sorted(lengths.tolist()) not in (lengths.tolist(), lengths.tolist()[::-1])  # the fast path sorts the batch
     reference, reference_grads = forward_backward()
-    with fast_training(model, screen=screen):  # blocked projection, sparse backward through the winning tokens only
+    with FastTraining(model, screen=screen):  # blocked projection, sparse backward through the winning tokens only
         fast, fast_grads = forward_backward()
     assert "forward" not in vars(model[0]) and "forward" not in vars(model[1])  # restored
     assert torch.allclose(fast, reference, atol=1e-5)
@@ -202,7 +205,7 @@ def test_fast_training_path_gives_the_reference_values_and_gradients(screen):
     with torch.autocast("cpu", dtype=torch.bfloat16):  # --train-precision bfloat16
         low_reference, low_reference_grads = forward_backward()
         # its eager attention (for fast dropout) rounds differently from SDPA in bfloat16 (~0.03, like float32 vs bfloat16)
-        with fast_training(model, screen=screen, dropout=False):
+        with FastTraining(model, screen=screen, dropout=False):
             low, low_grads = forward_backward()
     assert torch.allclose(low.float(), low_reference.float(), atol=1e-3)  # the same path as the reference in bfloat16
     assert (low.float() - reference).abs().max() < 0.1  # bfloat16 keeps ~3 significant digits
@@ -219,7 +222,7 @@ def test_fast_training_path_gives_the_reference_values_and_gradients(screen):
 def test_fast_dropout_drops_at_the_rate_scales_the_rest_and_passes_the_mask_as_gradient():
     import torch
 
-    from sparsefit.models.fast import fast_dropout
+    from sparsefit.models.fast_training import fast_dropout
 
     torch.manual_seed(0)
     x = (torch.rand(301, 207) + 0.5).requires_grad_()  # an odd size: the last 64-bit draw is cut
@@ -237,12 +240,12 @@ def test_fast_dropout_drops_at_the_rate_scales_the_rest_and_passes_the_mask_as_g
     assert fast_dropout(x, 0.0) is x and not fast_dropout(x, 1.0).any()
 
 
-def test_fast_training_dropout_is_active_without_bernoulli_and_restored_after():
+def test_fast_training_dropout_is_active_without_bernoulli_and_restored_after(splade_tiny):
     import torch
 
-    from sparsefit.models.fast import FAST_DROPOUT_ATTENTION, fast_training
+    from sparsefit.models.fast_training import FAST_DROPOUT_ATTENTION, FastTraining
 
-    enc = load_encoder("splade-tiny")
+    enc = splade_tiny
     model = enc.model
     model.train()
     config = list(model)[0].auto_model.config
@@ -252,7 +255,7 @@ def test_fast_training_dropout_is_active_without_bernoulli_and_restored_after():
         model.eval()
         clean = model(dict(features))["sentence_embedding"]
         model.train()
-        with fast_training(model), torch.profiler.profile() as profile:
+        with FastTraining(model), torch.profiler.profile() as profile:
             assert config._attn_implementation == FAST_DROPOUT_ATTENTION
             noisy = [model(dict(features))["sentence_embedding"] for _ in range(2)]
     ops = {event.key for event in profile.key_averages()}
@@ -307,12 +310,12 @@ def test_pooling_merges_runs_of_different_lengths_without_changing_a_maximum(dty
         assert torch.allclose(pooled[b].float(), logits.amax(dim=0).float(), atol=1e-5, rtol=1e-2 if dtype == torch.bfloat16 else 1e-6)
 
 
-def test_fast_preprocess_gives_the_collators_features_and_steps_aside_otherwise():
+def test_fast_preprocess_gives_the_collators_features_and_steps_aside_otherwise(splade_tiny):
     import torch
 
-    from sparsefit.models.fast import FastPreprocess
+    from sparsefit.models.fast_training import FastPreprocess
 
-    model = load_encoder("splade-tiny").model
+    model = splade_tiny.model
     fast = FastPreprocess(model, model.preprocess)
     batches = [TEXTS, ["", "  padded  with   spaces  ", "Ünïcode ça 日本 ½ in."], ["word " * 400, "short"]]  # empty, odd, truncated
     for texts in batches + batches:  # the first batch is checked against preprocess, the rest come from the fast path
@@ -350,26 +353,9 @@ def test_sparse_nonzero_is_torch_nonzero():
 
 
 def test_models_loaded_from_many_threads_at_once_all_load_and_agree():
-    """Concurrent loads once all failed ("Cannot copy out of meta tensor"): the service's first /explain calls."""
-    import threading
-
-    from sparsefit.models import load_encoder
-
-    encoders, errors = [], []
-    barrier = threading.Barrier(6)
-
-    def load() -> None:
-        barrier.wait()
-        try:
-            encoders.append(load_encoder("splade-tiny"))
-        except Exception as exc:  # collected: the assertion below names them
-            errors.append(repr(exc)[:200])
-
-    threads = [threading.Thread(target=load) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == [] and len(encoders) == 6
+    """Concurrent loads once all failed ("Cannot copy out of meta tensor"): the service's first /explain calls.
+    This test loads the model itself (six times at once): loading is what it tests."""
+    encoders = together(6, lambda _: load_encoder("splade-tiny"))
+    assert [repr(e)[:200] for e in encoders if isinstance(e, BaseException)] == []
     vectors = [e.encode_queries(["cordless drill"]) for e in encoders]
     assert all((v != vectors[0]).nnz == 0 for v in vectors[1:])

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 
 import pytest
 
@@ -13,6 +12,7 @@ from sparsefit.errors import SparsefitError
 from sparsefit.queries import LLMQueryGenerator, generate_offline, write_queries
 from sparsefit.queries.offline import normalized, words_of
 from tests.conftest import EXAMPLES
+from tests.helpers import cli_process
 from tests.queries.fake_llm import FakeLLM
 
 
@@ -105,21 +105,19 @@ def test_llm_url_must_be_http():
         LLMQueryGenerator("localhost:11434", "m")
 
 
+@pytest.mark.slow  # the CLI in child processes
 def test_generate_queries_cli_with_an_llm_and_a_failing_endpoint(tmp_path):
     out = tmp_path / "q.jsonl"
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "", "SPARSEFIT_LLM_API_KEY": "sk-x"}
     with FakeLLM() as llm:
-        result = subprocess.run([sys.executable, "-m", "sparsefit.cli", "generate-queries", str(EXAMPLES / "catalog.csv"),
-                                 "-o", str(out), "--llm-url", llm.url, "--llm-model", "fake", "--products", "30"],
-                                capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env})
+        result = cli_process("generate-queries", EXAMPLES / "catalog.csv", "-o", out, "--llm-url", llm.url, "--llm-model", "fake",
+                             "--products", "30", timeout=120, env={**os.environ, **env})
         assert result.returncode == 0, result.stderr
         assert llm.authorization == {"Bearer sk-x"}
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len({line["product_id"] for line in lines}) == 30 and lines[0]["source"] == "llm:fake"
     assert "3 requests, 0 retries" in result.stdout + result.stderr
     with FakeLLM(status=500) as llm:  # nothing usable: a clear error, exit 2
-        result = subprocess.run([sys.executable, "-m", "sparsefit.cli", "generate-queries", str(EXAMPLES / "catalog.csv"),
-                                 "-o", str(tmp_path / "none.jsonl"), "--llm-url", llm.url, "--llm-model", "other",
-                                 "--products", "3"], capture_output=True, text=True, timeout=300,
-                                env={**__import__("os").environ, **env, "SPARSEFIT_LLM_MAX_RETRIES": "0"})
+        result = cli_process("generate-queries", EXAMPLES / "catalog.csv", "-o", tmp_path / "none.jsonl", "--llm-url", llm.url,
+                             "--llm-model", "other", "--products", "3", env={**os.environ, **env, "SPARSEFIT_LLM_MAX_RETRIES": "0"})
     assert result.returncode == 2 and "no usable queries" in result.stderr and "Traceback" not in result.stderr

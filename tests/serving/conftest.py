@@ -18,3 +18,12 @@ def tiny_run(tiny_model, tmp_path_factory) -> Path:
     settings = load_settings(base_model=str(tiny_model), rounds=1, train_batch_size=16, learning_rate=1e-3,
                              output=tmp_path_factory.mktemp("serving") / "run")
     return finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", settings, show_progress=False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects by marker
+def pytest_collection_modifyitems(config, items) -> None:
+    """The schema fuzz (test_fuzz.py: over a thousand requests through two app instances) belongs to the slow
+    tier; its marker is set here, beside the module, which is maintained on its own."""
+    for item in items:
+        if item.path.name == "test_fuzz.py" and item.path.parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.slow)

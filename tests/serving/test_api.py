@@ -3,43 +3,101 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import signal
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 
 from sparsefit.cli import main
+from sparsefit.evaluation.confidence import ConfidenceModel
+from sparsefit.run import RunFolder
 from sparsefit.serving.app import create_app, safe_name
 
 TOKEN = "a-test-token-of-24-chars"
 
 
-@pytest.fixture(scope="module")
-def client(tiny_run):
-    app = create_app([tiny_run])
+@contextmanager
+def served(run: Path, **options):
+    """A TestClient over ``create_app([run], **options)``; the app's runs are closed after."""
+    app = create_app([run], **options)
     with TestClient(app, base_url="http://127.0.0.1") as c:
         yield c
     app.state.runs.close()
 
 
-def test_health_names_the_run_and_its_confidence(client, tiny_run):
-    body = client.get("/health").json()
+@pytest.fixture(scope="module")
+def client(tiny_run):
+    with served(tiny_run) as c:
+        yield c
+
+
+# A confidence model written by hand, whatever the tiny model ranks: p = 1 / (1 + exp(-z)) with
+# z = 2 · score / top score - log(1 + rank) (the features score, gap, score / top, log(1 + rank)).
+KNOWN_ECE = 0.0421
+KNOWN_CONFIDENCE = ConfidenceModel(mean=[0.0] * 4, scale=[1.0] * 4, coef=[0.0, 0.0, 2.0, -1.0], intercept=0.0,
+                                   report={"ece_cross_fitted": KNOWN_ECE})
+
+
+def _known(hit: dict, top: float) -> float:
+    return 1 / (1 + math.exp(-(2 * hit["score"] / top - math.log1p(hit["rank"]))))
+
+
+@pytest.fixture(scope="module")
+def confident_client(tiny_run, tmp_path_factory):
+    """The tiny run with the hand-written confidence model: what the service reports no longer depends on
+    whether the tiny model happens to find relevant products for its held-out queries."""
+    run = Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp("confident") / tiny_run.name))
+    KNOWN_CONFIDENCE.save(run)
+    RunFolder(run).confidence_problem.unlink(missing_ok=True)
+    with served(run) as c:
+        yield c
+
+
+def test_health_names_the_run_and_its_confidence(confident_client, tiny_run):
+    body = confident_client.get("/health").json()
     assert body["status"] == "ok"
     assert body["default_run"]["run"] == tiny_run.name and body["default_run"]["products"] == 400
-    ece = body["default_run"]["confidence"]  # the tiny model may find no relevant hit: then no confidence, and why
-    assert (0 <= ece < 0.5) if ece is not None else "cannot fit confidence" in body["default_run"]["confidence_problem"]
+    assert body["default_run"]["confidence"] == KNOWN_ECE and body["default_run"]["confidence_problem"] is None
 
 
-def test_search_returns_ranked_hits_with_confidence_and_payload(client):
-    body = client.post("/search", json={"query": "cordless drill", "limit": 10}).json()
+def test_health_and_search_give_the_reason_when_a_run_has_no_confidence(tiny_run, tmp_path):
+    problem = "cannot fit confidence: the held-out hits are all relevant or all not relevant"
+    run = Path(shutil.copytree(tiny_run, tmp_path / tiny_run.name))
+    folder = RunFolder(run)
+    folder.confidence.unlink(missing_ok=True)
+    folder.split.unlink()  # without held-out queries the service cannot try to fit it again: the reason stays
+    folder.confidence_problem.write_text(problem + "\n", encoding="utf-8")
+    with served(run) as c:
+        health = c.get("/health").json()["default_run"]
+        assert health["confidence"] is None and health["confidence_problem"] == problem
+        body = c.post("/search", json={"query": "cordless drill", "limit": 5}).json()
+        assert len(body["hits"]) == 5 and all(h["confidence"] is None for h in body["hits"])
+        assert body["confidence_note"] == problem
+
+
+def test_search_returns_ranked_hits_with_confidence_and_payload(confident_client):
+    body = confident_client.post("/search", json={"query": "cordless drill", "limit": 10}).json()
     hits = body["hits"]
     assert len(hits) == 10 and [h["rank"] for h in hits] == list(range(1, 11))
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
-    assert all(h["confidence"] is None or 0.0 <= h["confidence"] <= 1.0 for h in hits)
+    assert body["confidence_note"] is None
+    assert [h["confidence"] for h in hits] == pytest.approx([_known(h, scores[0]) for h in hits], abs=1e-3)
+    assert len(set(h["confidence"] for h in hits)) > 5  # the values tell the hits apart
     assert {"title", "brand", "price"} <= set(hits[0]["payload"])
+    # A second page keeps the ranks of the whole list (confidence depends on the rank), ...
+    page2 = confident_client.post("/search", json={"query": "cordless drill", "limit": 5, "offset": 5}).json()["hits"]
+    assert [h["confidence"] for h in page2] == [h["confidence"] for h in hits[5:]]
+    # ... and a filtered list, which the model was not fitted on, gets none, and the reason.
+    filtered = confident_client.post("/search", json={"query": "drill", "filter": {"in_stock": True}}).json()
+    assert filtered["hits"] and all(h["confidence"] is None for h in filtered["hits"])
+    assert "unfiltered" in filtered["confidence_note"]
 
 
 def test_filters_and_offset(client):
@@ -89,7 +147,8 @@ def test_explain_shows_both_models_and_the_shared_terms_add_up_to_the_score(clie
     hit = next(h for h in hits if h["product_id"] == "PT-0005")  # the tiny model's ranking is noise; pick a drill
     body = client.post("/explain", json={"query": "cordless drill", "product_id": hit["product_id"], "top_k": 200}).json()
     assert set(body["models"]) == {"tuned", "base"}
-    tuned = body["models"]["tuned"]
+    tuned, base = body["models"]["tuned"], body["models"]["base"]
+    assert base["score"] != tuned["score"]  # the base side is the untrained tiny BERT, not the tuned model again
     assert tuned["score"] == pytest.approx(hit["score"], rel=1e-3)
     assert sum(t["contribution"] for t in tuned["shared_terms"]) == pytest.approx(tuned["score"], rel=1e-3)
     assert all(t["term"] in ("cordless", "drill") for t in tuned["query"]["terms"] if t["in_text"])
@@ -133,7 +192,7 @@ def test_a_token_guards_every_endpoint(tiny_run, tmp_path):
 
 def test_studio_form_defaults_are_the_settings_defaults(tmp_path, monkeypatch):
     from sparsefit.config import load_settings
-    from sparsefit.serving.jobs import OPTIONS
+    from sparsefit.serving.job_options import OPTIONS
 
     app = create_app([], workspace=tmp_path / "ws", allowed_roots=[tmp_path])
     with TestClient(app, base_url="http://127.0.0.1") as c:
@@ -166,7 +225,7 @@ def test_studio_paths_and_uploads_stay_inside_their_roots(tiny_run, tmp_path):
         assert bad_name.status_code == 400
         up = c.post("/api/uploads", files={"file": ("../../evil.csv", b"sku,title\nC1,Hammer\n")}).json()
         assert up["name"] == "evil.csv"
-        assert (tmp_path / "ws" / "uploads").resolve() in __import__("pathlib").Path(up["path"]).resolve().parents
+        assert (tmp_path / "ws" / "uploads").resolve() in Path(up["path"]).resolve().parents
         big = c.post("/api/uploads", files={"file": ("big.csv", b"x" * (1024 * 1024 + 1))})
         assert big.status_code == 413 and "1 MB" in big.json()["detail"]
         assert not list((tmp_path / "ws" / "uploads").glob("*big.csv"))
@@ -204,9 +263,9 @@ def test_run_detail_for_the_studio(client, tiny_run):
     assert summary["final_ndcg"] == pytest.approx(json.loads((tiny_run / "rounds/0/metrics.json").read_text())[0]["mean"]["ndcg@10"])
 
 
+@pytest.mark.slow  # a studio job: `sparsefit train` in a child process
 def test_a_studio_job_trains_and_cancelling_it_keeps_finished_stages(tiny_model, tmp_path):
     import time
-    from pathlib import Path
 
     examples = Path(__file__).resolve().parents[2] / "examples"
     app = create_app([], workspace=tmp_path / "ws", allowed_roots=[examples, tiny_model])

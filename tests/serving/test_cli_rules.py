@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
-from sparsefit.cli import main
 from tests.conftest import EXAMPLES
+from tests.helpers import run_cli
 
 
 def _run(argv, capsys) -> tuple[int, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    """``sparsefit ARGV`` in this process: the exit code and stdout and stderr together."""
+    code, out, err = run_cli(capsys, *argv)
+    return code, out + err
 
 
 def test_rules_add_list_remove(tiny_run, capsys):
@@ -36,12 +35,53 @@ def test_rules_add_list_remove(tiny_run, capsys):
     assert code == 2 and "no rule with id" in out and "Traceback" not in out
 
 
-def test_calibrate_prints_the_calibration_error(tiny_run, capsys):
-    code, out = _run(["calibrate", str(tiny_run)], capsys)
-    if code == 0:
-        assert "ECE" in out and (tiny_run / "confidence.json").is_file()
-    else:  # the tiny model may rank no relevant product in any top 10: a clear one-line reason
-        assert code == 2 and "cannot fit confidence" in out
+def _judge_top_hits(tiny_run, tmp_path, ranks: int) -> tuple[Path, list[int]]:
+    """A copy of the run whose judgments call the top ``ranks`` hits of every held-out query Exact (E), as the
+    run's own model and index find them; the other judgments stay. Returns the copy and the labels the
+    confidence fit must see: 1 for each of the top 10 hits per query that is judged E, else 0."""
+    from sparsefit.index import open_index
+    from sparsefit.models import load_encoder
+
+    run = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    held_out = json.loads((run / "split.json").read_text())["test"]  # ESCI query keys are the query texts
+    with open_index(path=run / "index", create=False) as index:
+        found = index.search_batch(load_encoder(str(run / "model")).encode_queries(held_out), limit=11)
+    top = {query: [hit.product_id for hit in hits[:10]] for query, hits in zip(held_out, found)}
+    with (EXAMPLES / "judged_queries.csv").open(encoding="utf-8", newline="") as handle:
+        labels = {(row["query"], row["sku"]): row["label"] for row in csv.DictReader(handle)}
+    for query, ids in top.items():
+        labels.update({(query, pid): "E" for pid in ids[:ranks]})
+    judgments = tmp_path / "judgments.csv"
+    with judgments.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["query", "sku", "label"])
+        writer.writerows([query, sku, label] for (query, sku), label in labels.items())
+    sources = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**sources, "judgments": str(judgments)}))
+    (run / "confidence.json").unlink(missing_ok=True)
+    expected = [int(labels.get((query, pid)) == "E") for query in held_out for pid in top[query]]
+    return run, expected
+
+
+def test_calibrate_fits_on_the_held_out_hits_and_prints_the_calibration_error(tiny_run, tmp_path, capsys):
+    """Each held-out query's top hit is judged relevant, so both classes are there and the fit must succeed."""
+    run, labels = _judge_top_hits(tiny_run, tmp_path, ranks=1)
+    assert 0 < sum(labels) < len(labels)
+    code, out = _run(["calibrate", str(run)], capsys)
+    assert code == 0, out
+    report = json.loads((run / "confidence.json").read_text())["report"]
+    queries = json.loads((run / "split.json").read_text())["test"]
+    assert report["hits"] == len(labels) and report["queries"] == len(queries)
+    assert report["relevant_rate"] == round(sum(labels) / len(labels), 4)
+    assert report["ece_cross_fitted"] is not None and f"ECE {report['ece_cross_fitted']} " in " ".join(out.split())
+
+
+def test_calibrate_on_held_out_hits_that_are_all_relevant_is_a_one_line_error(tiny_run, tmp_path, capsys):
+    run, labels = _judge_top_hits(tiny_run, tmp_path, ranks=10)
+    assert set(labels) == {1}
+    code, out = _run(["calibrate", str(run)], capsys)
+    assert code == 2 and "cannot fit confidence" in out and "all relevant" in out and "Traceback" not in out
+    assert not (run / "confidence.json").exists()
 
 
 @pytest.mark.parametrize("argv, fragment", [
@@ -78,10 +118,12 @@ def test_search_is_the_served_search_with_exclusion_rules(tiny_run, tmp_path, ca
     after, fired = search()
     assert [f["excluded_products"] for f in fired] == [1]
     code, table = _run(["search", str(run), "cordless drill", "--limit", "3"], capsys)
+    table = " ".join(table.split())  # the console wraps long lines at its width
     assert code == 0 and "exclusion rule" in table and "1 products left out" in table
     assert set(after) < set(before) and len(after) == len(before) - 1  # the one product near the rule's anchor is left out
 
 
+@pytest.mark.slow  # `sparsefit train`
 def test_a_run_trained_for_two_stage_search_serves_it(tiny_model, tmp_path, capsys):
     from sparsefit.index import open_index
     from sparsefit.models import load_encoder

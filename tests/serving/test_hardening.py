@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from sparsefit.cli import main
 from sparsefit.errors import SparsefitError
 from sparsefit.files import atomic_folder, read_json, write_json
 from sparsefit.serving.app import create_app
+from tests.helpers import together
 
 LOCAL = "http://127.0.0.1"
 TOKEN = "hardening-token-0123456789"
@@ -43,19 +43,8 @@ def test_parallel_first_explain_calls_all_answer_and_later_ones_too(own_run):
     app = create_app([own_run])  # a fresh service: the base model is not loaded yet
     with TestClient(app, base_url=LOCAL) as c:
         product = _first_hit(c)
-        statuses: list[int] = []
-        barrier = threading.Barrier(10)
-
-        def explain() -> None:
-            barrier.wait()
-            statuses.append(c.post("/explain", json={"query": "cordless drill", "product_id": product}).status_code)
-
-        threads = [threading.Thread(target=explain) for _ in range(10)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert statuses == [200] * 10
+        responses = together(10, lambda _: c.post("/explain", json={"query": "cordless drill", "product_id": product}))
+        assert [getattr(r, "status_code", r) for r in responses] == [200] * 10
         later = c.post("/explain", json={"query": "hammer", "product_id": product})
         assert later.status_code == 200 and later.json()["models"]["base"]["score"] >= 0
     app.state.runs.close()

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,7 +20,12 @@ from fastapi.testclient import TestClient
 
 from sparsefit.files import write_json
 from sparsefit.serving.app import create_app
-from sparsefit.serving.jobs import JobError, JobManager
+from sparsefit.serving.job_options import JobError
+from sparsefit.serving.jobs import JobManager
+from tests.helpers import together
+
+# Every test here starts real `sparsefit train` child processes (studio jobs): the slow tier.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -65,26 +69,6 @@ def _wait(predicate, timeout: float = 60.0, what: str = "condition"):
     return value
 
 
-def _together(count: int, call):
-    """Run ``call(i)`` in ``count`` threads released at the same moment; their results in order."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def work(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = call(i)
-        except Exception as exc:  # noqa: BLE001 - the test looks at what each thread got
-            results[i] = exc
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
-
-
 def _drain(manager: JobManager) -> None:
     """Cancel queued jobs so that no background thread starts them after the test."""
     for job in manager.list():
@@ -96,7 +80,7 @@ def _drain(manager: JobManager) -> None:
 def test_parallel_requests_for_one_name_get_one_201_and_the_rest_409(data, workspace):
     app = create_app([], workspace=workspace, allowed_roots=[data])
     with TestClient(app, base_url="http://127.0.0.1") as c:
-        responses = _together(8, lambda _: c.post("/api/jobs", json={"catalog": str(data / "bad.csv"), "name": "same"}))
+        responses = together(8, lambda _: c.post("/api/jobs", json={"catalog": str(data / "bad.csv"), "name": "same"}))
         codes = sorted(r.status_code for r in responses)
         assert codes == [201] + [409] * 7, [r.text for r in responses]
         for r in responses:
@@ -111,7 +95,7 @@ def test_parallel_requests_for_one_name_get_one_201_and_the_rest_409(data, works
 def test_unnamed_jobs_started_together_get_distinct_run_folders(data, workspace):
     manager = JobManager(workspace, max_running=1)
     try:
-        jobs = _together(6, lambda _: manager.start(catalog=data / "bad.csv", judgments=None, name=None, options={}))
+        jobs = together(6, lambda _: manager.start(catalog=data / "bad.csv", judgments=None, name=None, options={}))
         assert not [j for j in jobs if isinstance(j, Exception)], jobs
         names = [j["run"] for j in jobs]
         assert len(set(names)) == 6, names

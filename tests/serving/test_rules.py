@@ -98,14 +98,25 @@ def test_bad_rules_are_refused_with_a_reason(when, exclude, options, fragment):
         ExclusionRule.new(when, exclude, **options)
 
 
-def test_explain_with_the_real_model_marks_query_words_and_expansions(service):
+def test_explain_with_the_real_model_marks_query_words_and_expansions(service, splade_tiny_inference_free):
     service._catalog = type("C", (), {"texts": list(PRODUCTS.values()), "__contains__": lambda s, p: p in PRODUCTS,
                                       "position": lambda s, p: list(PRODUCTS).index(p)})()
-    service._base = service.encoder
-    body = service.explain("wireless mouse", "M1")
-    tuned = body["models"]["tuned"]
+    # The base model is another real model than the served one (the inference-free SPLADE-tiny: its query side
+    # is the query's own tokens at weight 1, no expansion), so each side shows which model encoded it.
+    base_encoder = splade_tiny_inference_free
+    service._base = base_encoder
+    body = service.explain("wireless mouse", "M1", top_k=200)  # every shared term listed
+    tuned, base = body["models"]["tuned"], body["models"]["base"]
     in_text = {t["term"] for t in tuned["query"]["terms"] if t["in_text"]}
     assert {"wireless", "mouse"} <= in_text
     assert tuned["query"]["expansion"] and all(t["term"] not in ("wireless", "mouse") for t in tuned["query"]["expansion"])
     assert {"mouse", "wireless"} <= {t["term"] for t in tuned["shared_terms"][:5]}
     assert sum(t["share"] for t in tuned["shared_terms"]) <= 1.0 + 1e-6
+    # Each side's score is its own model's dot product, computed here without explain.
+    for side, encoder in ((tuned, service.encoder), (base, base_encoder)):
+        q, d = encoder.encode_queries(["wireless mouse"]), encoder.encode_documents([PRODUCTS["M1"]])
+        assert side["score"] == pytest.approx(float(q.multiply(d).sum()), abs=1e-3)
+        assert sum(t["contribution"] for t in side["shared_terms"]) == pytest.approx(side["score"], abs=1e-3)
+    assert abs(tuned["score"] - base["score"]) > 0.1
+    assert sorted((t["term"], t["weight"]) for t in base["query"]["terms"]) == [("mouse", 1.0), ("wireless", 1.0)]
+    assert base["query"]["expansion"] == []

@@ -6,7 +6,8 @@ go to train. With a separate test file, its queries are the test set and are rem
 Example:
     >>> import numpy as np
     >>> from pathlib import Path
-    >>> from sparsefit.data.judgments import Judgments, LabelScheme
+    >>> from sparsefit.data.judgments import Judgments
+    >>> from sparsefit.data.labels import LabelScheme
     >>> keys = [f"q{i}" for i in range(10)]
     >>> j = Judgments(keys, keys, ["p"] * 10, ["1"] * 10, np.ones(10), LabelScheme("binary", {"1": 1.0, "0": 0.0}, 1.0),
     ...               Path("j.csv"), "query", "product_id", "label")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import bm25s
 import numpy as np
 
 
@@ -17,9 +18,6 @@ class BM25Baseline:
     """BM25 over the catalog texts; ``search`` returns ranked (product id, score) lists."""
 
     def __init__(self, texts: Sequence[str], ids: Sequence[str], *, k1: float = 1.5, b: float = 0.75) -> None:
-        import bm25s
-
-        self._bm25s = bm25s
         self.ids = list(ids)
         self.retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
         tokens = bm25s.tokenize(list(texts), stopwords="en", show_progress=False)
@@ -28,7 +26,7 @@ class BM25Baseline:
     def search(self, queries: Sequence[str], k: int = 100) -> list[list[tuple[str, float]]]:
         """Top ``k`` products per query, best first; only products with a positive score."""
         k = min(k, len(self.ids))
-        tokens = self._bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
+        tokens = bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
         documents, scores = self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=1)
         results = []
         for row_docs, row_scores in zip(documents, scores):

@@ -93,9 +93,8 @@ class LLMQueryGenerator:
         self.timeout = timeout
         self.temperature = temperature
         self.prompt_template = prompt_template or DEFAULT_PROMPT
-        for needed in ("{products}",):
-            if needed not in self.prompt_template:
-                raise SparsefitError(f"the prompt template has no {needed} placeholder", hint="put {products} where the product list goes")
+        if "{products}" not in self.prompt_template:
+            raise SparsefitError("the prompt template has no {products} placeholder", hint="put {products} where the product list goes")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.transport = transport
         self._lock = threading.Lock()

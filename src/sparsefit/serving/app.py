@@ -238,7 +238,7 @@ def create_app(
     def defaults() -> dict[str, Any]:
         """The training settings a job gets when the form leaves them empty (Settings, with SPARSEFIT_* and --config applied)."""
         from sparsefit.config import load_settings
-        from sparsefit.serving.jobs import OPTIONS
+        from sparsefit.serving.job_options import OPTIONS
 
         settings = load_settings()
         return {"training": {key: getattr(settings, key) for key in OPTIONS}}
@@ -282,7 +282,7 @@ def create_app(
     def start_job(request: JobRequest) -> dict[str, Any]:
         """Start a training run (`sparsefit train`) in the workspace, or queue it (status "queued") while others
         train. 400 bad option or name, 403 a path outside the allowed roots, 409 the run name is taken."""
-        from sparsefit.serving.jobs import JobError, under_roots
+        from sparsefit.serving.job_options import JobError, under_roots
 
         try:
             catalog = under_roots(request.catalog, roots, "catalog", "file")
