@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sparsefit.data import load_catalog, load_judgments, read_table
-from sparsefit.data.readers import DEFAULT_MAX_DECOMPRESSED_BYTES
+from sparsefit.data.raw import DEFAULT_MAX_DECOMPRESSED_BYTES
 from sparsefit.errors import SparsefitError
 from tests.helpers import error_of
 

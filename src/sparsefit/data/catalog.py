@@ -24,8 +24,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sparsefit.data.raw import DEFAULT_MAX_DECOMPRESSED_BYTES
 from sparsefit.data.readers import (
-    DEFAULT_MAX_DECOMPRESSED_BYTES,
     Table,
     detect_column,
     normalise_name,

@@ -37,8 +37,8 @@ from sparsefit.data.labels import (
     canonical_label,
     format_number,
 )
+from sparsefit.data.raw import DEFAULT_MAX_DECOMPRESSED_BYTES
 from sparsefit.data.readers import (
-    DEFAULT_MAX_DECOMPRESSED_BYTES,
     Table,
     detect_column,
     read_table,

@@ -16,23 +16,19 @@ Example:
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
 import json
-import lzma
 import math
 import re
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sparsefit.data.raw import COMPRESSIONS, DEFAULT_MAX_DECOMPRESSED_BYTES, check_limit, read_bytes, too_large
 from sparsefit.errors import SparsefitError
 
 FORMATS = {
@@ -43,13 +39,6 @@ SUPPORTED = "CSV, TSV, JSON, JSON Lines (.jsonl/.ndjson) or Parquet (optionally 
 _INT_RE = r"[+-]?(?:0|[1-9][0-9]*)"
 _FLOAT_RE = r"[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _MAX_SHOWN_COLUMNS = 25
-# Default cap on what a .gz/.bz2/.xz file may expand to. gzip reaches ~1000:1, so a 4 MB upload can hold
-# 4 GB, and loading needs ~13x the text in RAM (one Python string per cell: a 36 MB CSV peaks at +465 MB
-# RSS). 512 MiB of text (~1.5 million products with descriptions, ~30x Home Depot's catalog) thus stays
-# near 7 GB, and the reported 1 GB-inside-4 MB bomb is refused. Callers with more memory pass
-# max_decompressed_bytes (None turns the cap off).
-DEFAULT_MAX_DECOMPRESSED_BYTES = 512 * 1024**2
-_CHUNK = 1024**2  # bytes pulled from a decompressor at a time
 _MAX_JSON_DEPTH = 64  # nesting deeper than this is no catalog, and would overflow recursive code downstream
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -114,9 +103,9 @@ def read_table(
         sparsefit.errors.SparsefitError: no/such/file.csv: file not found. Fix: check the path (relative paths start from the current folder)
     """
     path = Path(path)
-    _check_limit(max_decompressed_bytes)
+    check_limit(max_decompressed_bytes)
     fmt = _format_of(path)
-    data = _read_bytes(path, max_decompressed_bytes)
+    data = read_bytes(path, max_decompressed_bytes)
     if fmt == "parquet":
         return _read_parquet(path, data, max_decompressed_bytes)
     if not data or data.isspace():  # same test as "not data.strip()", without copying the data
@@ -209,7 +198,6 @@ def infer_column(values: pd.Series) -> pd.Series:
 # -- files and bytes ------------------------------------------------------------------------------
 
 # Suffix -> a reader that decompresses as a stream (pandas is not used for reading, so .zip is not accepted).
-COMPRESSIONS: dict[str, Callable[[Path], IO[bytes]]] = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
 
 def _format_of(path: Path) -> str:
     if not path.exists():
@@ -228,60 +216,6 @@ def _format_of(path: Path) -> str:
             hint=f"save it as {SUPPORTED}, with the matching extension",
         )
     return fmt
-
-
-def _read_bytes(path: Path, max_decompressed_bytes: int | None) -> bytes | bytearray:
-    try:
-        open_compressed = COMPRESSIONS.get(path.suffix.lower())
-        if open_compressed is None:
-            return path.read_bytes()
-        return _decompress(open_compressed, path, max_decompressed_bytes)
-    except (EOFError, ValueError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
-        raise SparsefitError(f"the {path.suffix} file does not decompress ({exc})", file=path,
-                             hint="compress it again, or pass the uncompressed file") from None
-    except PermissionError:
-        raise SparsefitError("permission denied: the file can't be read", file=path,
-                             hint="make it readable (e.g. chmod +r) or copy it somewhere you can read") from None
-    except OSError as exc:
-        raise SparsefitError(f"can't read the file: {exc.strerror or exc}", file=path,
-                             hint="check that the file is complete and accessible") from None
-
-
-def _check_limit(limit: int | None) -> None:
-    """A wrong cap is the caller's mistake: say so up front, not only when a compressed file comes along."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise SparsefitError(
-            f"max_decompressed_bytes must be a whole number of bytes (0 or more) or None, not {limit!r}",
-            hint="pass e.g. max_decompressed_bytes=1024**3 (1 GiB), or None for no limit",
-        )
-
-
-def _decompress(open_compressed: Callable[[Path], IO[bytes]], path: Path, limit: int | None) -> bytearray:
-    """The decompressed bytes, read a chunk at a time and counted, stopping once past ``limit``.
-
-    Memory stays at most ``limit`` plus one chunk whatever the file expands to (a bomb never gets
-    decompressed in full).
-    """
-    out = bytearray()
-    with open_compressed(path) as stream:
-        while chunk := stream.read(_CHUNK if limit is None else min(_CHUNK, limit + 1 - len(out))):
-            out += chunk
-            if limit is not None and len(out) > limit:
-                raise _too_large(path, limit)
-    return out
-
-
-def _too_large(path: Path, limit: int) -> SparsefitError:
-    return SparsefitError(
-        f"decompressed size exceeds the {_size(limit)} limit", file=path,
-        hint="decompress it yourself and pass the plain file, or raise SPARSEFIT_MAX_DECOMPRESSED_MB "
-        "(max_decompressed_bytes= in Python)",
-    )
-
-
-def _size(n: int) -> str:
-    """A byte count for messages: whole mebibytes as MB, else bytes."""
-    return f"{n // 1024**2:,} MB" if n and n % 1024**2 == 0 else f"{n:,} bytes"
 
 
 def _decode(data: bytes | bytearray, path: Path, encoding: str | None, fmt: str) -> str:
@@ -572,7 +506,7 @@ def _read_parquet(path: Path, data: bytes | bytearray, limit: int | None) -> Tab
         for batch in parquet.iter_batches(batch_size=8192):
             decoded += batch.nbytes
             if limit is not None and decoded > limit:
-                raise _too_large(path, limit)
+                raise too_large(path, limit)
             batches.append(batch)
         table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
         table.validate(full=True)  # e.g. text that is not UTF-8 would otherwise fail later, in to_pylist

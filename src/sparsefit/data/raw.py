@@ -1,0 +1,91 @@
+"""A data file's bytes, as read from disk or decompressed (.gz, .bz2, .xz) as a stream under a cap.
+
+Why a cap: gzip reaches ~1000:1, so a small upload can expand to gigabytes; the bytes are counted as
+they leave the decompressor and reading stops once past ``max_decompressed_bytes``. Parquet's own
+compression is capped by the Parquet reader with :func:`too_large`.
+
+Example:
+    >>> import gzip, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.csv.gz"
+    >>> _ = path.write_bytes(gzip.compress(b"x" * 10000))
+    >>> len(read_bytes(path, None))
+    10000
+    >>> read_bytes(path, 100)
+    Traceback (most recent call last):
+    sparsefit.errors.SparsefitError: ...: decompressed size exceeds the 100 bytes limit. Fix: ...
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from sparsefit.errors import SparsefitError
+
+# Default cap on what a .gz/.bz2/.xz file may expand to. gzip reaches ~1000:1, so a 4 MB upload can hold
+# 4 GB, and loading needs ~13x the text in RAM (one Python string per cell: a 36 MB CSV peaks at +465 MB
+# RSS). 512 MiB of text (~1.5 million products with descriptions, ~30x Home Depot's catalog) thus stays
+# near 7 GB, and the reported 1 GB-inside-4 MB bomb is refused. Callers with more memory pass
+# max_decompressed_bytes (None turns the cap off).
+DEFAULT_MAX_DECOMPRESSED_BYTES = 512 * 1024**2
+_CHUNK = 1024**2  # bytes pulled from a decompressor at a time
+COMPRESSIONS: dict[str, Callable[[Path], IO[bytes]]] = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+
+
+def read_bytes(path: Path, max_decompressed_bytes: int | None) -> bytes | bytearray:
+    try:
+        open_compressed = COMPRESSIONS.get(path.suffix.lower())
+        if open_compressed is None:
+            return path.read_bytes()
+        return _decompress(open_compressed, path, max_decompressed_bytes)
+    except (EOFError, ValueError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        raise SparsefitError(f"the {path.suffix} file does not decompress ({exc})", file=path,
+                             hint="compress it again, or pass the uncompressed file") from None
+    except PermissionError:
+        raise SparsefitError("permission denied: the file can't be read", file=path,
+                             hint="make it readable (e.g. chmod +r) or copy it somewhere you can read") from None
+    except OSError as exc:
+        raise SparsefitError(f"can't read the file: {exc.strerror or exc}", file=path,
+                             hint="check that the file is complete and accessible") from None
+
+
+def check_limit(limit: int | None) -> None:
+    """A wrong cap is the caller's mistake: say so up front, not only when a compressed file comes along."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise SparsefitError(
+            f"max_decompressed_bytes must be a whole number of bytes (0 or more) or None, not {limit!r}",
+            hint="pass e.g. max_decompressed_bytes=1024**3 (1 GiB), or None for no limit",
+        )
+
+
+def _decompress(open_compressed: Callable[[Path], IO[bytes]], path: Path, limit: int | None) -> bytearray:
+    """The decompressed bytes, read a chunk at a time and counted, stopping once past ``limit``.
+
+    Memory stays at most ``limit`` plus one chunk whatever the file expands to (a bomb never gets
+    decompressed in full).
+    """
+    out = bytearray()
+    with open_compressed(path) as stream:
+        while chunk := stream.read(_CHUNK if limit is None else min(_CHUNK, limit + 1 - len(out))):
+            out += chunk
+            if limit is not None and len(out) > limit:
+                raise too_large(path, limit)
+    return out
+
+
+def too_large(path: Path, limit: int) -> SparsefitError:
+    return SparsefitError(
+        f"decompressed size exceeds the {_size(limit)} limit", file=path,
+        hint="decompress it yourself and pass the plain file, or raise SPARSEFIT_MAX_DECOMPRESSED_MB "
+        "(max_decompressed_bytes= in Python)",
+    )
+
+
+def _size(n: int) -> str:
+    """A byte count for messages: whole mebibytes as MB, else bytes."""
+    return f"{n // 1024**2:,} MB" if n and n % 1024**2 == 0 else f"{n:,} bytes"
