@@ -265,7 +265,7 @@ def stage_train(args) -> dict:
 
 def stage_mining(args) -> dict:
     from sparsefit.indexing import build_index
-    from sparsefit.index import Filter
+    from sparsefit.index import Filter, IndexLocation
     from sparsefit.models import load_encoder
 
     catalog, judgments, split = _load_homedepot()
@@ -274,7 +274,7 @@ def stage_mining(args) -> dict:
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as work:
         began = time.perf_counter()
-        index, vectors = build_index(encoder, catalog, path=Path(work) / "index", show_progress=False, seconds=seconds)
+        index, vectors = build_index(encoder, catalog, IndexLocation(path=Path(work) / "index"), show_progress=False, seconds=seconds)
         build_s = time.perf_counter() - began
         keys = list(dict.fromkeys(train.query_keys))
         began = time.perf_counter()

@@ -15,6 +15,7 @@ import torch
 
 from sparsefit.config import load_settings
 from sparsefit.data import load_catalog, load_judgments
+from sparsefit.index import IndexLocation
 from sparsefit.indexing import build_index
 from sparsefit.mining import MiningOptions, mine_negatives
 from sparsefit.models import load_encoder
@@ -34,7 +35,7 @@ def demo():
 def mined_setup(demo, tiny_model, tmp_path_factory):
     catalog, judgments = demo
     encoder = load_encoder(str(tiny_model))
-    index, vectors = build_index(encoder, catalog, path=tmp_path_factory.mktemp("idx") / "index", show_progress=False)
+    index, vectors = build_index(encoder, catalog, IndexLocation(path=tmp_path_factory.mktemp("idx") / "index"), show_progress=False)
     positives, excluded = {}, {}
     for key, pid, gain in zip(judgments.query_keys, judgments.product_ids, judgments.gains.tolist()):
         if gain >= 1.0:

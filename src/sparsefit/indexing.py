@@ -7,8 +7,9 @@ changed, and reopened otherwise.
 Example:
     >>> from sparsefit.data import load_catalog
     >>> from sparsefit.models import load_encoder
+    >>> from sparsefit.index import IndexLocation
     >>> index, vectors = catalog_index(load_encoder("splade-tiny"), load_catalog("examples/catalog.csv"),
-    ...                                show_progress=False, vectors_file=None)   # doctest: +SKIP
+    ...                                IndexLocation(path=Path("index")), show_progress=False)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sparsefit.data import Catalog
 from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.files import replace_file
-from sparsefit.index import SparseIndex, TwoStage, open_index
+from sparsefit.index import IndexLocation, SparseIndex
 from sparsefit.models import Encoder
 from sparsefit.progress import progress_bar
 
@@ -57,16 +58,12 @@ def payload_fingerprint(catalog: Catalog) -> str:
 def catalog_index(
     encoder: Encoder,
     catalog: Catalog,
+    location: IndexLocation,
     *,
-    path: Path | None = None,
-    url: str | None = None,
-    api_key: str | None = None,
-    collection: str = "catalog",
     batch_size: int = ENCODE_BATCH_SIZE,
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
     vectors_file: Path | None = None,
-    two_stage: TwoStage | None = None,
 ) -> tuple[SparseIndex, sp.csr_matrix | None]:
     """The catalog's index for ``encoder``: reopened when complete for this very model, catalog (ids, texts,
     payload) and search mode, else rebuilt.
@@ -76,8 +73,9 @@ def catalog_index(
     """
     seconds = seconds if seconds is not None else {}
     wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint(),
-              "payload": payload_fingerprint(catalog), "complete": True, "two_stage": two_stage.settings if two_stage else None}
-    index = open_index(path=path, url=url, api_key=api_key, collection=collection)
+              "payload": payload_fingerprint(catalog), "complete": True,
+              "two_stage": location.two_stage.settings if location.two_stage else None}
+    index = location.open()
     meta = index.get_metadata()
     vectors_ok = vectors_file is None or vectors_file.is_file()
     if vectors_ok and all(meta.get(k) == v for k, v in wanted.items()) and index.count() == len(catalog):
@@ -89,9 +87,8 @@ def catalog_index(
             seconds["encode"] = seconds["index"] = 0.0
             return index, vectors
     index.close()
-    index, vectors = build_index(encoder, catalog, path=path, url=url, api_key=api_key, collection=collection,
-                                 batch_size=batch_size, show_progress=show_progress, seconds=seconds,
-                                 two_stage=two_stage)
+    index, vectors = build_index(encoder, catalog, location, batch_size=batch_size, show_progress=show_progress,
+                                 seconds=seconds)
     if vectors_file is not None:
         replace_file(vectors_file, lambda temporary: sp.save_npz(temporary, vectors), suffix=".npz")
     # the payload's keys: a filter on a key no product has is a typo to report, not a search with no hits
@@ -115,16 +112,12 @@ def check_index_model(index: SparseIndex, encoder: Encoder, run: Path) -> None:
 def build_index(
     encoder: Encoder,
     catalog: Catalog,
+    location: IndexLocation,
     *,
-    path: Path | None = None,
-    url: str | None = None,
-    api_key: str | None = None,
-    collection: str = "catalog",
     batch_size: int = ENCODE_BATCH_SIZE,
     chunk: int = 4096,
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
-    two_stage: TwoStage | None = None,
 ) -> tuple[SparseIndex, sp.csr_matrix]:
     """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists).
 
@@ -133,7 +126,7 @@ def build_index(
     (row i is ``catalog.ids[i]``).
     """
     seconds = seconds if seconds is not None else {}
-    index = open_index(path=path, url=url, api_key=api_key, collection=collection, recreate=True, two_stage=two_stage)
+    index = location.open(recreate=True)
     parts: list[sp.csr_matrix] = []
     began = time.perf_counter()
     with progress_bar(f"encoding {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:

@@ -9,6 +9,7 @@ import pytest
 from sparsefit.config import load_settings
 from sparsefit.data import load_catalog, load_judgments, split_queries
 from sparsefit.evaluation.evaluate import evaluate, index_name
+from sparsefit.index import IndexLocation
 from sparsefit.pipeline import run_evaluation
 from tests.conftest import EXAMPLES
 
@@ -22,7 +23,7 @@ def demo():
 
 def test_every_system_is_scored_on_exactly_the_test_queries(demo, splade_tiny, tmp_path):
     catalog, judgments, split = demo
-    report = evaluate(catalog, judgments, split, models=[splade_tiny], index_root=tmp_path, show_progress=False)
+    report = evaluate(catalog, judgments, split, models=[splade_tiny], location=IndexLocation(path=tmp_path), show_progress=False)
     assert [s.name for s in report.systems] == ["bm25", "splade-tiny"]
     for system in report.systems:
         assert sorted(system.per_query) == sorted(split.test)
@@ -34,7 +35,7 @@ def test_every_system_is_scored_on_exactly_the_test_queries(demo, splade_tiny, t
 
 def test_search_through_the_index_equals_exact_dot_products(demo, splade_tiny, tmp_path):
     catalog, judgments, split = demo
-    report = evaluate(catalog, judgments, split, models=[splade_tiny], bm25=False, index_root=tmp_path,
+    report = evaluate(catalog, judgments, split, models=[splade_tiny], bm25=False, location=IndexLocation(path=tmp_path),
                       retrieve_k=10, show_progress=False)
     run = report.system("splade-tiny").run
     documents = splade_tiny.encode_documents(catalog.texts)
@@ -50,7 +51,7 @@ def test_search_through_the_index_equals_exact_dot_products(demo, splade_tiny, t
 
 def test_report_files(demo, splade_tiny, tmp_path):
     catalog, judgments, split = demo
-    report = evaluate(catalog, judgments, split, models=[splade_tiny], index_root=tmp_path, show_progress=False)
+    report = evaluate(catalog, judgments, split, models=[splade_tiny], location=IndexLocation(path=tmp_path), show_progress=False)
     report.save(tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "report.json").read_text())
     assert summary["systems"][0]["ndcg@10_vs_baseline"] == 1.0
@@ -88,11 +89,11 @@ def test_a_complete_index_is_reopened_and_an_incomplete_or_damaged_one_rebuilt(d
     catalog, _, _ = demo
     encoder = splade_tiny
     vectors_file = tmp_path / "vectors.npz"
-    options = dict(path=tmp_path / "index", show_progress=False, vectors_file=vectors_file)
+    options = dict(show_progress=False, vectors_file=vectors_file)
 
     def open_again():
         seconds = {}
-        index, vectors = catalog_index(encoder, catalog, seconds=seconds, **options)
+        index, vectors = catalog_index(encoder, catalog, IndexLocation(path=tmp_path / "index"), seconds=seconds, **options)
         index.close()
         return seconds["encode"], vectors
 
@@ -121,8 +122,8 @@ def test_the_search_mode_is_part_of_the_index(demo, splade_tiny, tmp_path):
 
     def index_with(two_stage):
         seconds = {}
-        index, _ = catalog_index(splade_tiny, catalog, path=tmp_path / "index", show_progress=False, seconds=seconds,
-                                 two_stage=two_stage)
+        index, _ = catalog_index(splade_tiny, catalog, IndexLocation(path=tmp_path / "index", two_stage=two_stage),
+                                 show_progress=False, seconds=seconds)
         return index, seconds["encode"]
 
     index, built = index_with(tight)
@@ -146,9 +147,9 @@ def test_evaluate_measures_the_two_stage_search_it_is_given(demo, splade_tiny, t
 
     catalog, judgments, split = demo
     options = dict(models=[splade_tiny], bm25=False, retrieve_k=10, show_progress=False)
-    exact = evaluate(catalog, judgments, split, index_root=tmp_path / "exact", **options).system("splade-tiny").run
+    exact = evaluate(catalog, judgments, split, location=IndexLocation(path=tmp_path / "exact"), **options).system("splade-tiny").run
     tight = TwoStage(posting_cap=3, query_terms=2, candidates=5)
-    approx = evaluate(catalog, judgments, split, index_root=tmp_path / "two", two_stage=tight, **options).system("splade-tiny").run
+    approx = evaluate(catalog, judgments, split, location=IndexLocation(path=tmp_path / "two", two_stage=tight), **options).system("splade-tiny").run
     with open_index(path=tmp_path / "two" / index_name(splade_tiny.name)) as index:
         assert index.two_stage == tight
     assert set(approx) == set(exact) == set(split.test)
@@ -162,9 +163,9 @@ def test_an_edited_payload_rebuilds_the_index_and_serves_the_new_value(demo, spl
     from sparsefit.indexing import catalog_index
 
     catalog, _, _ = demo
-    options = dict(path=tmp_path / "index", show_progress=False)
+    location = IndexLocation(path=tmp_path / "index")
     seconds: dict[str, float] = {}
-    index, _ = catalog_index(splade_tiny, catalog, seconds=seconds, **options)
+    index, _ = catalog_index(splade_tiny, catalog, location, seconds=seconds, show_progress=False)
     index.close()
     assert seconds["encode"] > 0
     payload = catalog.payload.copy()
@@ -172,11 +173,11 @@ def test_an_edited_payload_rebuilds_the_index_and_serves_the_new_value(demo, spl
     edited = dataclasses.replace(catalog, payload=payload)
     assert edited.fingerprint() == catalog.fingerprint()
     seconds = {}
-    index, _ = catalog_index(splade_tiny, edited, seconds=seconds, **options)
+    index, _ = catalog_index(splade_tiny, edited, location, seconds=seconds, show_progress=False)
     with index:
         assert seconds["encode"] > 0  # rebuilt
         assert index.retrieve([catalog.ids[0]])[0]["price"] == 12345.0
     seconds = {}
-    index, _ = catalog_index(splade_tiny, edited, seconds=seconds, **options)
+    index, _ = catalog_index(splade_tiny, edited, location, seconds=seconds, show_progress=False)
     index.close()
     assert seconds["encode"] == 0.0  # unchanged again: reopened

@@ -24,7 +24,7 @@ from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.bm25 import BM25Baseline
 from sparsefit.evaluation.metrics import mean_metrics, per_query_metrics
 from sparsefit.evaluation.report import Report, SystemResult
-from sparsefit.index import SparseIndex, TwoStage
+from sparsefit.index import IndexLocation, SparseIndex
 from sparsefit.indexing import catalog_index
 from sparsefit.models import Encoder, load_encoder
 
@@ -36,21 +36,18 @@ def evaluate(
     *,
     models: Sequence[str | Encoder] = ("splade-tiny",),
     bm25: bool = True,
-    index_root: Path | None = None,
-    qdrant_url: str | None = None,
-    qdrant_api_key: str | None = None,
-    collection: str = "catalog",
+    location: IndexLocation | None = None,
     retrieve_k: int = 100,
     batch_size: int = ENCODE_BATCH_SIZE,
     max_seq_length: int = 128,
     architecture: str = "splade",
     show_progress: bool = True,
-    two_stage: TwoStage | None = None,
 ) -> Report:
     """Evaluate BM25 and each model on ``split.test`` queries; returns a :class:`Report`.
 
-    Without ``index_root`` or ``qdrant_url`` the Edge indexes live in a temporary folder.
-    With ``two_stage`` the models are searched the way such an index serves (see :class:`TwoStage`).
+    Each model's index is a :meth:`~IndexLocation.child` of ``location`` (reused while nothing changed);
+    without ``location`` the Edge indexes live in a temporary folder. A location with ``two_stage``
+    searches the models the way such an index serves (see :class:`~sparsefit.index.TwoStage`).
     """
     test = judgments.subset(set(split.test))
     if not test.keys():
@@ -59,23 +56,19 @@ def evaluate(
     if bm25:
         systems.append(evaluate_bm25(catalog, test, retrieve_k=retrieve_k))
     temporary = None
-    if index_root is None and qdrant_url is None:
+    if location is None:
         import tempfile
 
         temporary = tempfile.TemporaryDirectory(prefix="sparsefit-index-")
-        index_root = Path(temporary.name)
+        location = IndexLocation(path=Path(temporary.name))
     try:
         for model in models:
             encoder = model if isinstance(model, Encoder) else load_encoder(
                 model, architecture=architecture, max_seq_length=max_seq_length
             )
             seconds: dict[str, float] = {}
-            name = index_name(encoder.name)
-            index, _ = catalog_index(
-                encoder, catalog, path=None if qdrant_url else Path(index_root) / name, url=qdrant_url,
-                api_key=qdrant_api_key, collection=f"{collection}-{name}", batch_size=batch_size,
-                show_progress=show_progress, seconds=seconds, two_stage=two_stage,
-            )
+            index, _ = catalog_index(encoder, catalog, location.child(index_name(encoder.name)), batch_size=batch_size,
+                                     show_progress=show_progress, seconds=seconds)
             with index:
                 systems.append(evaluate_encoder(encoder, index, test, retrieve_k=retrieve_k, batch_size=batch_size,
                                                 seconds=seconds))

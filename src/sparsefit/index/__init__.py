@@ -19,11 +19,13 @@ from sparsefit.errors import SparsefitError
 from sparsefit.index.base import Hit, Modifier, SparseIndex
 from sparsefit.index.filters import Filter, Match, Range, parse_filter
 from sparsefit.index.ids import point_id
+from sparsefit.index.location import IndexLocation
 from sparsefit.index.two_stage import TwoStage
 
 __all__ = [
     "Filter",
     "Hit",
+    "IndexLocation",
     "Match",
     "Range",
     "SparseIndex",

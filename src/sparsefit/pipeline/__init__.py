@@ -23,6 +23,7 @@ from sparsefit.pipeline.inputs import (
     judgments_options,
     llm_cache_dir,
     load_inputs,
+    index_location,
     two_stage_of,
 )
 from sparsefit.pipeline.resume import finetune, resume_trainer
@@ -36,5 +37,5 @@ from sparsefit.pipeline.trainer import (
 __all__ = [
     "DamagedCheckpoint", "Inputs", "LiveTraining", "Trainer", "catalog_options", "default_positive_gains",
     "describe_inputs", "exports_average", "finetune", "generate_training_queries", "judgments_options",
-    "llm_cache_dir", "load_inputs", "model_card", "resume_trainer", "run_evaluation", "two_stage_of",
+    "index_location", "llm_cache_dir", "load_inputs", "model_card", "resume_trainer", "run_evaluation", "two_stage_of",
 ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sparsefit.config import Settings, save_settings, secret
+from sparsefit.config import Settings, save_settings
 from sparsefit.evaluation.evaluate import evaluate
 from sparsefit.evaluation.report import Report
 from sparsefit.files import make_folder, write_json
-from sparsefit.pipeline.inputs import Inputs, describe_inputs, load_inputs, two_stage_of
+from sparsefit.pipeline.inputs import Inputs, describe_inputs, index_location, load_inputs
 from sparsefit.run import RunFolder, new_run_folder
 
 
@@ -23,12 +23,8 @@ def run_evaluation(
     report = evaluate(
         inputs.catalog, inputs.judgments, inputs.split,
         models=settings.models, bm25=settings.bm25,
-        index_root=None if settings.qdrant_url else folder / "indexes",
-        qdrant_url=settings.qdrant_url,
-        qdrant_api_key=secret(settings.qdrant_api_key),
-        collection=settings.collection, retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
+        location=index_location(settings, folder / "indexes"), retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
         max_seq_length=settings.max_seq_length, architecture=settings.architecture, show_progress=show_progress,
-        two_stage=two_stage_of(settings),
     )
     report.save(folder)
     write_json(run.inputs, describe_inputs(inputs))

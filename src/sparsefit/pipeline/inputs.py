@@ -18,7 +18,7 @@ from pathlib import Path
 from sparsefit.config import Settings, secret
 from sparsefit.data import Catalog, Judgments, Split, load_catalog, load_judgments, split_queries
 from sparsefit.errors import SparsefitError
-from sparsefit.index import TwoStage
+from sparsefit.index import IndexLocation, TwoStage
 from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder
 
@@ -194,3 +194,16 @@ def two_stage_of(settings: Settings) -> TwoStage | None:
     if settings.search_posting_cap is None:
         return None
     return TwoStage(settings.search_posting_cap, settings.search_query_terms, settings.search_candidates)
+
+
+def index_location(settings: Settings, folder: Path) -> IndexLocation:
+    """Where the settings keep an index: the server collection of ``--qdrant-url``, else Qdrant Edge in ``folder``.
+
+    Example:
+        >>> index_location(Settings(qdrant_url="http://qdrant:6333", collection="shop"), Path("runs/x/index")).describe()
+        "collection 'shop' at http://qdrant:6333"
+    """
+    if settings.qdrant_url:
+        return IndexLocation(url=settings.qdrant_url, collection=settings.collection,
+                             api_key=secret(settings.qdrant_api_key), two_stage=two_stage_of(settings))
+    return IndexLocation(path=folder, two_stage=two_stage_of(settings))

@@ -9,7 +9,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from sparsefit.config import Settings, save_settings, secret
+from sparsefit.config import Settings, save_settings
 from sparsefit.data import LabelScheme
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate_bm25, evaluate_encoder, make_report
@@ -17,7 +17,7 @@ from sparsefit.evaluation.report import Report, SystemResult
 from sparsefit.files import make_folder, read_json, write_atomic, write_json
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.pipeline.card import model_card
-from sparsefit.pipeline.inputs import describe_inputs, exports_average, generate_training_queries, load_inputs, two_stage_of
+from sparsefit.pipeline.inputs import describe_inputs, exports_average, generate_training_queries, index_location, load_inputs
 from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder, new_run_folder
 
@@ -322,12 +322,9 @@ class Trainer:
         """The catalog index for ``encoder`` and the catalog's vectors (reopened when complete, else rebuilt)."""
         from sparsefit.indexing import catalog_index
 
-        return catalog_index(
-            encoder, self.inputs.catalog, path=None if self.settings.qdrant_url else self.run.index,
-            url=self.settings.qdrant_url, api_key=secret(self.settings.qdrant_api_key), collection=self.settings.collection,
-            batch_size=self.settings.batch_size, show_progress=self.show_progress, vectors_file=vectors_file,
-            two_stage=two_stage_of(self.settings),
-        )
+        return catalog_index(encoder, self.inputs.catalog, index_location(self.settings, self.run.index),
+                             batch_size=self.settings.batch_size, show_progress=self.show_progress,
+                             vectors_file=vectors_file)
 
     def _time(self, stage: str, started: float) -> None:
         self.timings[stage] = round(time.perf_counter() - started, 2)

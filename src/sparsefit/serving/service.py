@@ -50,10 +50,10 @@ class SearchService:
     @classmethod
     def open(cls, run: str | Path, *, calibrate: bool = True) -> SearchService:
         """Open a finished run folder (its ``model/`` and catalog index); fits confidence if missing."""
-        from sparsefit.config import load_settings, secret
-        from sparsefit.index import open_index
+        from sparsefit.config import load_settings
         from sparsefit.indexing import check_index_model
         from sparsefit.models import load_encoder
+        from sparsefit.pipeline import index_location
         folder = Path(run)
         run = RunFolder(folder)
         if not run.model.is_dir() or not run.config.is_file():
@@ -63,12 +63,12 @@ class SearchService:
             raise SparsefitError("the run has not finished exporting its model", file=folder,
                                  hint=f"wait for the run to finish, or continue it with `sparsefit train --resume {folder}`")
         settings = load_settings(run.config, output=folder)
-        if settings.qdrant_url is None and not run.index.is_dir():
+        location = index_location(settings, run.index)
+        if not location.exists():
             raise SparsefitError("the run has no catalog index", file=folder,
                                  hint="finish the run with `sparsefit train --resume RUN`")
         encoder = load_encoder(str(run.model), max_seq_length=settings.max_seq_length)
-        index = open_index(path=None if settings.qdrant_url else run.index, url=settings.qdrant_url,
-                           api_key=secret(settings.qdrant_api_key), collection=settings.collection, create=False)
+        index = location.open(create=False)
         try:
             check_index_model(index, encoder, folder)
             service = cls(folder, settings, encoder, index)

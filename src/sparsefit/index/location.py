@@ -1,0 +1,86 @@
+"""Where an index lives: one value instead of five arguments threaded through every stage.
+
+A Qdrant Edge folder (``path``) or a collection on a Qdrant server or cluster (``url``,
+``collection``, ``api_key``), and the search mode it is built for (``two_stage``). Training,
+evaluation, indexing and serving all take an :class:`IndexLocation`; only :meth:`open` turns
+it into an engine.
+
+Example:
+    >>> import tempfile
+    >>> location = IndexLocation(path=tempfile.mkdtemp())
+    >>> location.child("splade-tiny").path.name
+    'splade-tiny'
+    >>> IndexLocation(url="http://qdrant:6333", collection="shop").child("base").collection
+    'shop-base'
+    >>> with location.open() as index:
+    ...     index.count()
+    0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sparsefit.errors import SparsefitError
+from sparsefit.index.base import Modifier, SparseIndex
+from sparsefit.index.two_stage import TwoStage
+
+
+@dataclass(frozen=True)
+class IndexLocation:
+    """A Qdrant Edge folder or a server collection, and the search mode its index is built for."""
+
+    path: Path | None = None
+    url: str | None = None
+    collection: str = "catalog"
+    api_key: str | None = field(default=None, repr=False)  # never printed
+    two_stage: TwoStage | None = None
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.url is None):
+            raise SparsefitError(
+                "an index location needs a folder (Qdrant Edge) or a Qdrant server URL, and not both",
+                hint="give --qdrant-url for a server, or leave it out for Qdrant Edge in the run folder",
+            )
+        if self.path is not None and not isinstance(self.path, Path):
+            object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def remote(self) -> bool:
+        """True for a Qdrant server or cluster."""
+        return self.url is not None
+
+    def child(self, name: str) -> IndexLocation:
+        """The location of one of several indexes kept side by side (one per evaluated model):
+        a sub-folder for Edge, ``<collection>-<name>`` on a server."""
+        if self.url is not None:
+            return replace(self, collection=f"{self.collection}-{name}")
+        assert self.path is not None
+        return replace(self, path=self.path / name)
+
+    def exists(self) -> bool:
+        """Whether there may be an index here to reopen (a server is asked when the index is opened)."""
+        return self.url is not None or (self.path is not None and self.path.is_dir())
+
+    def describe(self) -> str:
+        """Where, in words (no API key)."""
+        return f"collection {self.collection!r} at {self.url}" if self.url else f"Qdrant Edge folder {self.path}"
+
+    def open(
+        self,
+        *,
+        create: bool = True,
+        recreate: bool = False,
+        modifier: Modifier | None = None,
+        timeout: int | None = None,
+    ) -> SparseIndex:
+        """Open the index here (``create``: create it when missing). ``recreate`` empties it and builds it for
+        ``two_stage``; a reopened index keeps the mode it was built with (its metadata tells)."""
+        from sparsefit.index import open_index
+
+        return open_index(
+            path=self.path, url=self.url, collection=self.collection, api_key=self.api_key,
+            create=create, recreate=recreate, modifier=modifier, timeout=timeout,
+            two_stage=self.two_stage if recreate else None,
+        )
