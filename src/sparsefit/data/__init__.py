@@ -12,8 +12,9 @@ from __future__ import annotations
 from sparsefit.data.catalog import Catalog, load_catalog
 from sparsefit.data.judgments import Judgments, load_judgments
 from sparsefit.data.labels import LabelScheme, canonical_label, detect_scheme
-from sparsefit.data.readers import Table, read_table
+from sparsefit.data.readers import read_table
 from sparsefit.data.split import Split, split_queries
+from sparsefit.data.table import Table
 
 __all__ = [
     "Catalog",

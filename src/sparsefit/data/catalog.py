@@ -24,15 +24,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from sparsefit.data.raw import DEFAULT_MAX_DECOMPRESSED_BYTES
-from sparsefit.data.readers import (
-    Table,
+from sparsefit.data.columns import (
     detect_column,
     normalise_name,
-    read_table,
     resolve_column,
     show_columns,
 )
+from sparsefit.data.raw import DEFAULT_MAX_DECOMPRESSED_BYTES
+from sparsefit.data.readers import read_table
+from sparsefit.data.table import Table
 from sparsefit.errors import SparsefitError
 
 ID_CANDIDATES = (
