@@ -72,11 +72,30 @@ class RunFolder:
 
     @staticmethod
     def metrics(stage_folder: Path) -> Path:
+        """A stage's held-out metrics (a round's, the baselines', the average's)."""
         return stage_folder / "metrics.json"
 
     @staticmethod
     def vectors(stage_folder: Path) -> Path:
+        """The catalog's vectors under a stage's model (mining reuses them)."""
         return stage_folder / "catalog_vectors.npz"
+
+    @staticmethod
+    def stage_model(stage_folder: Path) -> Path:
+        """A round's (or the average's) saved SparseEncoder."""
+        return stage_folder / "model"
+
+    def training(self, n: int) -> Path:
+        """What round ``n``'s training did: steps, losses, device (:class:`~sparsefit.training.RoundStats`)."""
+        return self.round(n) / "training.json"
+
+    def negatives(self, n: int) -> Path:
+        """The hard negatives mined for round ``n`` (kept, so a resumed round trains on the same rows)."""
+        return self.round(n) / "negatives.json"
+
+    def mining(self, n: int) -> Path:
+        """Counts from round ``n``'s mining pass."""
+        return self.round(n) / "mining.json"
 
     # -- stages ------------------------------------------------------------------------------
     @staticmethod
@@ -114,7 +133,7 @@ class RunFolder:
     def training_losses(self) -> dict[str, list[dict[str, float]]]:
         """The logged training loss of every trained round: ``{"0": [{"step", "loss"}, ...], ...}``."""
         out = {}
-        for training in sorted((self.path / "rounds").glob("*/training.json"), key=lambda f: f.parent.name.zfill(6)):
+        for training in sorted((self.path / "rounds").glob(f"*/{self.training(0).name}"), key=lambda f: f.parent.name.zfill(6)):
             data = read_json(training)
             losses = data.get("losses", []) if isinstance(data, dict) else None
             if not isinstance(losses, list):

@@ -20,19 +20,15 @@ from sparsefit.pipeline.inputs import (
     describe_inputs,
     exports_average,
     generate_training_queries,
+    index_location,
     judgments_options,
     llm_cache_dir,
     load_inputs,
-    index_location,
     two_stage_of,
 )
+from sparsefit.pipeline.records import DamagedCheckpoint, LiveTraining
 from sparsefit.pipeline.resume import finetune, resume_trainer
-from sparsefit.pipeline.trainer import (
-    DamagedCheckpoint,
-    LiveTraining,
-    Trainer,
-    default_positive_gains,
-)
+from sparsefit.pipeline.trainer import Trainer, default_positive_gains
 
 __all__ = [
     "DamagedCheckpoint", "Inputs", "LiveTraining", "Trainer", "catalog_options", "default_positive_gains",

@@ -13,11 +13,12 @@ from sparsefit.config import Settings, save_settings
 from sparsefit.data import LabelScheme
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate_bm25, evaluate_encoder, make_report
-from sparsefit.evaluation.report import Report, SystemResult
+from sparsefit.evaluation.report import Report
 from sparsefit.files import make_folder, read_json, write_atomic, write_json
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.pipeline.card import model_card
 from sparsefit.pipeline.inputs import describe_inputs, exports_average, generate_training_queries, index_location, load_inputs
+from sparsefit.pipeline.records import DamagedCheckpoint, LiveTraining, load_systems, read_optional, save_systems
 from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder, new_run_folder
 
@@ -84,7 +85,7 @@ class Trainer:
         })
         self.state = RunState(self.folder)
         self.show_progress = show_progress
-        self.timings: dict[str, float] = _read_optional(run.timings)
+        self.timings: dict[str, float] = read_optional(run.timings)
         if judgments_path is None:  # no judgments: train on queries generated from the catalog
             judgments_path = run.queries
             if not self.state.done("queries"):
@@ -155,7 +156,7 @@ class Trainer:
         with index:
             systems.append(evaluate_encoder(base, index, self.test, name=f"base ({self.settings.base_model})",
                                             retrieve_k=self.settings.retrieve_k, batch_size=self.settings.batch_size))
-        _save_systems(self.run.baselines, systems)
+        save_systems(self.run.baselines, systems)
         self._time("baselines", started)
         self.state.mark(RunFolder.BASELINES)
 
@@ -168,8 +169,8 @@ class Trainer:
             encoder = self._encoder_before(n)
             started = time.perf_counter()
             stats = self._train(encoder, rows, n)
-            encoder.save(folder / "model")
-            write_json(folder / "training.json", {**dataclasses.asdict(stats), "positive_min_gain": self._positive_gain(n)})
+            encoder.save(RunFolder.stage_model(folder))
+            write_json(self.run.training(n), {**dataclasses.asdict(stats), "positive_min_gain": self._positive_gain(n)})
             self._time(f"round {n} train", started)
             self.state.mark(RunFolder.train_stage(n))
         self._index_and_evaluate(self._encoder_after(n), folder, f"round {n}")
@@ -184,7 +185,7 @@ class Trainer:
             started = time.perf_counter()
             result = evaluate_encoder(encoder, index, self.test, name=name, retrieve_k=self.settings.retrieve_k,
                                       batch_size=self.settings.batch_size)
-            _save_systems(folder, [result])
+            save_systems(folder, [result])
             self._time(f"{name} evaluate", started)
 
     def _average(self) -> None:
@@ -195,10 +196,10 @@ class Trainer:
             return
         folder = self.run.average
         started = time.perf_counter()
-        rounds = [self.run.round(n) / "model" for n in range(self.settings.rounds)]
+        rounds = [RunFolder.stage_model(self.run.round(n)) for n in range(self.settings.rounds)]
         encoder = average_encoders(rounds, max_seq_length=self.settings.max_seq_length,
                                    name=f"average of rounds 0–{self.settings.rounds - 1}")
-        encoder.save(folder / "model")
+        encoder.save(RunFolder.stage_model(folder))
         self._time("average", started)
         self._index_and_evaluate(encoder, folder, encoder.name)
         self.state.mark(RunFolder.AVERAGE_EVALUATED)
@@ -208,7 +209,7 @@ class Trainer:
         pairs = self._pairs(n)
         if n == 0:
             return [{"query": self.train.query_text(k), "positive": self._text(p)} for k, p in pairs]
-        negatives_file = self.run.round(n) / "negatives.json"
+        negatives_file = self.run.negatives(n)
         if not negatives_file.is_file():
             started = time.perf_counter()
             negatives = self._mine(n)
@@ -251,11 +252,16 @@ class Trainer:
                 encoder, index, {k: self.train.query_text(k) for k in positives}, positives, excluded,
                 vectors, self.inputs.catalog, options, batch_size=self.settings.batch_size, progress=advance,
             )
-        write_json(self.run.round(n) / "mining.json", stats.as_dict())
+        write_json(self.run.mining(n), stats.as_dict())
         return {"negatives": negatives}
 
     def _train(self, encoder: Encoder, rows: list[dict[str, str]], n: int):
-        from sparsefit.training import TrainingOptions, resolved_precision, steps_for, train_round
+        from sparsefit.training import (
+            TrainingOptions,
+            resolved_precision,
+            steps_for,
+            train_round,
+        )
 
         s = self.settings
         options = TrainingOptions(
@@ -310,7 +316,7 @@ class Trainer:
         return self._load_base() if n == 0 else self._encoder_after(n - 1)
 
     def _encoder_after(self, n: int) -> Encoder:
-        folder = self.run.round(n) / "model"
+        folder = RunFolder.stage_model(self.run.round(n))
         if self._loaded is None or self._loaded[0] != n:
             try:
                 self._loaded = (n, load_encoder(str(folder), max_seq_length=self.settings.max_seq_length))
@@ -333,12 +339,12 @@ class Trainer:
     # -- results ------------------------------------------------------------------------------
     def report(self) -> Report:
         """Baselines and every finished round on the same held-out queries."""
-        systems = _load_systems(self.run.baselines)
+        systems = load_systems(self.run.baselines)
         for n in range(self.settings.rounds):
             if self.state.done(RunFolder.evaluate_stage(n)):
-                systems += _load_systems(self.run.round(n))
+                systems += load_systems(self.run.round(n))
         if self.state.done(RunFolder.AVERAGE_EVALUATED):
-            systems += _load_systems(self.run.average)
+            systems += load_systems(self.run.average)
         return make_report(systems, self.test, len(self.inputs.catalog))
 
     def export(self) -> Path:
@@ -383,55 +389,6 @@ class Trainer:
     def final_model_folder(self) -> Path:
         """The model that is exported: the rounds' average when it was made, else the last evaluated round's."""
         if self.state.done(RunFolder.AVERAGE_EVALUATED):
-            return self.run.average / "model"
+            return RunFolder.stage_model(self.run.average)
         last = max(n for n in range(self.settings.rounds) if self.state.done(RunFolder.evaluate_stage(n)))
-        return self.run.round(last) / "model"
-
-
-class LiveTraining:
-    """``live.json``: the training round in progress, its step and its loss curve so far (read by the studio)."""
-
-    def __init__(self, file: Path, round_no: int, total: int) -> None:
-        self.file, self.round, self.total = file, round_no, total
-        self.losses: list[dict[str, float]] = []
-        self._last_loss: float | None = None
-        self.last_write = 0.0
-
-    def update(self, step: int, steps: int, loss: float | None, *, finished: bool = False) -> None:
-        if loss is not None and loss != self._last_loss:
-            self._last_loss = loss
-            self.losses.append({"step": step, "loss": round(loss, 5)})
-        now = time.perf_counter()
-        if finished or now - self.last_write >= 1.0:  # at most once a second
-            self.last_write = now
-            write_json(self.file, {"round": self.round, "step": step, "steps": max(steps, step), "finished": finished,
-                                   "losses": self.losses})
-
-
-class DamagedCheckpoint(Exception):
-    """A finished round's saved model no longer loads; the round is trained again."""
-
-    def __init__(self, round_no: int, reason: str) -> None:
-        super().__init__(f"round {round_no}: {reason}")
-        self.round = round_no
-        self.reason = reason
-
-
-def _read_optional(path: Path) -> dict:
-    return read_json(path) if path.is_file() else {}
-
-
-def _save_systems(folder: Path, systems: list[SystemResult]) -> None:
-    write_json(RunFolder.metrics(folder), [
-        {"name": s.name, "kind": s.kind, "mean": s.mean, "seconds": s.seconds, "per_query": s.per_query,
-         "run": {k: [[d, sc] for d, sc in v[:100]] for k, v in s.run.items()}}
-        for s in systems
-    ])
-
-
-def _load_systems(folder: Path) -> list[SystemResult]:
-    return [
-        SystemResult(name=d["name"], kind=d["kind"], per_query=d["per_query"], mean=d["mean"], seconds=d["seconds"],
-                     run={k: [(doc, score) for doc, score in v] for k, v in d["run"].items()})
-        for d in read_json(RunFolder.metrics(folder))
-    ]
+        return RunFolder.stage_model(self.run.round(last))
