@@ -1,0 +1,62 @@
+"""``sparsefit evaluate``: BM25 and sparse encoders on held-out judged queries over the whole catalog."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sparsefit.cli.options import (
+    DeviceOpt,
+    CatalogArg,
+    JudgmentsOpt,
+    SearchPostingCapOpt,
+    setting_default,
+    with_data_options,
+)
+from sparsefit.cli.printing import print_inputs, print_search_mode
+from sparsefit.cli.root import app
+from sparsefit.errors import SparsefitError
+from sparsefit.progress import console
+
+
+@app.command()
+@with_data_options
+def evaluate(
+    catalog: CatalogArg,
+    judgments: JudgmentsOpt = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="model to evaluate: alias, folder or hub id (repeatable; default splade-tiny)")] = None,
+    no_bm25: Annotated[bool, typer.Option("--no-bm25", help="skip the BM25 baseline")] = False,
+    architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
+    test_judgments: Annotated[Optional[Path], typer.Option(help="held-out judgments file instead of a random split")] = None,
+    split: Annotated[Optional[Path], typer.Option("--split", help="reuse a saved split.json")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option(help=f"share of queries held out (default {setting_default('test_fraction')})")] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {setting_default('seed')})")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output folder (default runs/evaluate-<time>)")] = None,
+    qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (API key from SPARSEFIT_QDRANT_API_KEY); default: Qdrant Edge in-process")] = None,
+    search_posting_cap: SearchPostingCapOpt = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
+    device: DeviceOpt = None,
+    config: Optional[Path] = None,
+    data: Optional[dict] = None,
+) -> None:
+    """Evaluate BM25 and sparse encoders on held-out judged queries over the whole catalog."""
+    from sparsefit.config import load_settings
+    from sparsefit.pipeline import run_evaluation
+
+    if judgments is None:
+        raise SparsefitError("evaluate needs judged queries", hint="pass --judgments FILE")
+    settings = load_settings(
+        config,
+        models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
+        split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
+        batch_size=batch_size, search_posting_cap=search_posting_cap, device=device, **data,
+    )
+    started = time.perf_counter()
+    report, folder, inputs = run_evaluation(catalog, judgments, settings)
+    print_inputs(inputs)
+    console.print(report.table(), soft_wrap=True)
+    print_search_mode(settings)
+    console.print(f"Wall time {time.perf_counter() - started:.1f} s. Saved report.json, per_query.csv, runs.jsonl and split.json in {folder}/")

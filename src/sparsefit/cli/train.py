@@ -1,0 +1,121 @@
+"""``sparsefit train``: fine-tune a sparse encoder on a catalog, or continue a killed run with ``--resume``
+(refusing flags that ``--resume`` would silently ignore)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sparsefit.cli.options import DeviceOpt, JudgmentsOpt, SearchPostingCapOpt, setting_default, with_data_options
+from sparsefit.cli.printing import print_inputs, print_search_mode
+from sparsefit.cli.root import app
+from sparsefit.errors import SparsefitError
+from sparsefit.progress import console
+
+
+@app.command()
+@with_data_options
+def train(
+    ctx: typer.Context,
+    catalog: Annotated[Optional[Path], typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")] = None,
+    judgments: JudgmentsOpt = None,
+    resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage, with the settings it was started with (no other flags)")] = None,
+    base_model: Annotated[Optional[str], typer.Option(help=f"model to fine-tune (default {setting_default('base_model')})")] = None,
+    architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
+    rounds: Annotated[Optional[int], typer.Option(help=f"training rounds (default {setting_default('rounds')})")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help=f"epochs in round 0 (default {setting_default('epochs')})")] = None,
+    mining_epochs: Annotated[Optional[float], typer.Option(help="epochs in each mining round (default: as in round 0)")] = None,
+    train_batch_size: Annotated[Optional[int], typer.Option(help=f"rows per training batch (default {setting_default('train_batch_size')})")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help=f"learning rate (default {setting_default('learning_rate')})")] = None,
+    negatives: Annotated[Optional[int], typer.Option(help=f"mined negatives per row (default {setting_default('negatives')})")] = None,
+    mining_strategy: Annotated[Optional[str], typer.Option(help=f"top, mixed or random (default {setting_default('mining_strategy')})")] = None,
+    positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a round-0 training positive")] = None,
+    mined_positive_min_gain: Annotated[Optional[float], typer.Option(help="gain at which a judged product is a mining-round training positive")] = None,
+    mine_judged_partials: Annotated[bool, typer.Option("--mine-judged-partials", help="let products judged for a query below a positive but above zero (e.g. ESCI Substitutes) be its mined negatives")] = False,
+    export_model: Annotated[Optional[str], typer.Option(help=f"average (of every round's weights) or last (default {setting_default('export_model')})")] = None,
+    train_precision: Annotated[Optional[str], typer.Option(help="auto, float32, bfloat16 or float16 (autocast; weights stay float32; float16 on CUDA only). Default auto: on CUDA bfloat16 where supported, else float16; on the CPU bfloat16 for models of hidden size 256+ on CPUs with AMX/AVX512-BF16")] = None,
+    device: DeviceOpt = None,
+    test_judgments: Annotated[Optional[Path], typer.Option("--eval-judgments", "--test-judgments", help="held-out judgments file instead of a random split (every query in it is held out)")] = None,
+    queries_per_product: Annotated[Optional[int], typer.Option(help=f"without --judgments: generated queries per product (default {setting_default('queries_per_product')})")] = None,
+    query_products: Annotated[Optional[int], typer.Option(help="without --judgments: generate for a seeded sample of this many products")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="without --judgments: OpenAI-compatible endpoint for LLM queries (key: SPARSEFIT_LLM_API_KEY or OPENAI_API_KEY)")] = None,
+    llm_model: Annotated[Optional[str], typer.Option(help="without --judgments: the chat model that writes queries (default: offline generator)")] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {setting_default('seed')})")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
+    search_posting_cap: SearchPostingCapOpt = None,
+    qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
+    config: Optional[Path] = None,
+    data: Optional[dict] = None,
+) -> None:
+    """Fine-tune a sparse encoder on the catalog: rounds of hard-negative mining through Qdrant and training."""
+    from sparsefit.config import load_settings
+    from sparsefit.pipeline import Trainer, resume_trainer
+
+    started = time.perf_counter()
+    if resume is not None:
+        _refuse_flags_with_resume(ctx, resume, catalog)
+        trainer = resume_trainer(resume, device=device)
+        console.print(f"Resuming {resume}: finished stages {', '.join(trainer.state.stages) or 'none'}")
+    else:
+        if catalog is None:
+            raise SparsefitError("train needs a catalog (or --resume RUN)", hint="sparsefit train CATALOG [--judgments FILE]")
+        settings = load_settings(
+            config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
+            train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
+            mining_strategy=mining_strategy, positive_min_gain=positive_min_gain,
+            mined_positive_min_gain=mined_positive_min_gain, mine_judged_partials=mine_judged_partials or None,
+            export_model=export_model, train_precision=train_precision, device=device,
+            test_judgments=test_judgments,
+            queries_per_product=queries_per_product, query_products=query_products, llm_url=llm_url, llm_model=llm_model,
+            seed=seed, output=output, qdrant_url=qdrant_url, search_posting_cap=search_posting_cap,
+            **data,
+        )
+        if judgments is None:
+            how = f"{settings.llm_model} at {settings.llm_url or 'api.openai.com'}" if settings.llm_model else "the offline generator"
+            console.print(f"No --judgments: training on queries generated from the catalog by {how}.")
+        trainer = Trainer(catalog, judgments, settings)
+    print_inputs(trainer.inputs)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        console.print(f"[yellow]Stopped. Finished stages are kept; continue with: sparsefit train --resume {trainer.folder}[/]")
+        raise SystemExit(130) from None
+    model = trainer.export()
+    console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
+    print_search_mode(trainer.settings)
+    console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
+    exported = "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model"
+    console.print(f"Model: {model} ({exported}; a SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
+
+
+def _refuse_flags_with_resume(ctx: typer.Context, resume: Path, catalog: Path | None) -> None:
+    """``train --resume RUN`` uses the run's own catalog, judgments and saved settings: refuse anything
+    else given with it (it would be silently ignored). The flags are checked before RUN is read."""
+    ignored = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name in ("resume", "catalog", "device") or source is None or source.name not in ("COMMANDLINE", "ENVIRONMENT"):
+            continue  # not given: its default
+        ignored.append(next((opt for opt in param.opts if opt.startswith("--")), param.opts[0]))
+    if catalog is not None and (resume / "run.json").is_file():
+        from sparsefit.files import read_json
+
+        recorded = read_json(resume / "run.json").get("catalog")
+        if recorded is None or not _same_file(catalog, Path(recorded)):
+            ignored.insert(0, f"CATALOG {catalog} (the run's catalog is {recorded})")
+    if ignored:
+        raise SparsefitError(
+            "--resume continues a run with the catalog and settings it was started with; "
+            f"these would be ignored: {', '.join(ignored)}",
+            hint=f"drop them (sparsefit train --resume {resume}), or start a new run with --output",
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:  # one of them is missing: compare the paths
+        return a.resolve() == b.resolve()
