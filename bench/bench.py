@@ -133,7 +133,7 @@ def stage_encode(args) -> dict:
     import pandas as pd
 
     from sparsefit.models import load_encoder
-    from sparsefit.models.fast import bfloat16_is_fast
+    from sparsefit.devices import bfloat16_is_fast
 
     peak = matmul_gflops(1.5)["peak_gflops"]
     screen = bfloat16_is_fast()

@@ -185,3 +185,24 @@ def test_resume_accepts_the_runs_own_catalog(capsys, tmp_path, started_run, monk
     monkeypatch.chdir(tmp_path)
     line = one_error_line(*run(capsys, "train", "products.csv", "--resume", str(folder)), "gone.csv", "not found")
     assert "would be ignored" not in line
+
+
+# -- --device (issue 23): a GPU that is not here is one line before any work ---------------------
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["train", "examples/catalog.csv", "--device", "cuda"], ["--device cuda: no CUDA GPU is available here"]),
+        (["evaluate", "examples/catalog.csv", "-j", "examples/judged_queries.csv", "--device", "cuda:1"],
+         ["--device cuda:1: no CUDA GPU"]),
+        (["serve", "runs/none", "--device", "cuda"], ["--device cuda: no CUDA GPU"]),
+        (["train", "--resume", "runs/none", "--device", "cuda"], ["--device cuda: no CUDA GPU"]),
+        (["train", "examples/catalog.csv", "--device", "gpu"], ["unknown device 'gpu'", "auto, cpu, cuda, cuda:N or mps"]),
+    ],
+)
+def test_a_device_that_is_not_here_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, argv, fragments):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # recorded: --device cuda:N pins it in this process
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.chdir(Path(__file__).parents[1])
+    one_error_line(*run(capsys, *argv), *fragments)
+    assert not (Path("runs") / "none").exists()

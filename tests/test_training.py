@@ -20,7 +20,8 @@ from sparsefit.indexing import build_index
 from sparsefit.mining import MiningOptions, mine_negatives
 from sparsefit.models import load_encoder
 from sparsefit.pipeline import Trainer, finetune, resume_trainer
-from sparsefit.training import TrainingOptions, resolved_precision, steps_for, train_round
+from sparsefit.devices import training_precision
+from sparsefit.training import TrainingOptions, steps_for, train_round
 from tests.conftest import EXAMPLES
 from tests.helpers import CLI, cli_process
 
@@ -143,6 +144,8 @@ def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
     # ESCI: Exact products are the positives in every round, and each round records its threshold.
     trained = [json.loads((run / f"rounds/{n}/training.json").read_text()) for n in (0, 1)]
     assert [t["positive_min_gain"] for t in trained] == [1.0, 1.0]
+    # Where and how each round trained: this machine has no GPU, so the CPU with the fast kernels, one process.
+    assert [(t["device"], t["path"], t["processes"], t["precision"]) for t in trained] == [("cpu", "fast", 1, "float32")] * 2
     # Round 0 takes one epoch over its rows, the mining round half an epoch (--mining-epochs 0.5).
     assert [t["steps"] for t in trained] == [steps_for(t["rows"], 16, epochs) for t, epochs in zip(trained, (1.0, 0.5))]
     assert trained[1]["steps"] < trained[1]["rows"] / 16
@@ -286,13 +289,16 @@ def test_generated_queries_equal_to_test_queries_are_left_out_and_counted(tmp_pa
 
 
 def test_auto_precision_is_bfloat16_only_where_the_cpu_does_it_fast(monkeypatch):
-    import sparsefit.training
+    import sparsefit.devices
+
+    def precision(setting, hidden):
+        return training_precision(setting, "cpu", hidden_size=hidden)
 
     for fast, expected in ((True, "bfloat16"), (False, "float32")):
-        monkeypatch.setattr(sparsefit.training, "bfloat16_is_fast", lambda fast=fast: fast)
-        assert resolved_precision("auto", 384) == expected
-        assert resolved_precision("auto", 128) == "float32"  # small models gain nothing from bfloat16
-        assert [resolved_precision("float32", 384), resolved_precision("bfloat16", 128)] == ["float32", "bfloat16"]
+        monkeypatch.setattr(sparsefit.devices, "bfloat16_is_fast", lambda fast=fast: fast)
+        assert precision("auto", 384) == expected
+        assert precision("auto", 128) == "float32"  # small models gain nothing from bfloat16
+        assert [precision("float32", 384), precision("bfloat16", 128)] == ["float32", "bfloat16"]
 
 
 def test_default_training_positives_round_0_all_but_the_lowest_third_mining_rounds_the_top_fifth() -> None:

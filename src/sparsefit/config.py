@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     threads: int | None = Field(
         None, gt=0, description="CPU threads for torch and the tokenizers (default: all cores); load_settings applies it"
     )
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|mps|cuda(:\d{1,3})?)$",
+        description="where models train and encode: auto (a CUDA GPU when present, else the CPU), cpu, cuda, cuda:N or mps",
+    )
 
     # -- training ---------------------------------------------------------------------------
     base_model: str = Field("splade-tiny", description="model to fine-tune: alias, folder or hub id")
@@ -114,9 +118,9 @@ class Settings(BaseSettings):
     query_regularizer_weight: float = Field(5e-5, ge=0, description="FLOPS regulariser weight on queries")
     document_regularizer_weight: float = Field(3e-5, ge=0, description="FLOPS regulariser weight on documents")
     train_max_seq_length: int = Field(64, gt=0, description="tokens kept per text while training")
-    train_precision: Literal["auto", "float32", "bfloat16"] = Field(
+    train_precision: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
-        description="training arithmetic: bfloat16 autocast (weights and saved models stay float32), float32, or auto: bfloat16 for models of hidden size 256+ on CPUs with AMX or AVX512-BF16, else float32",
+        description="training arithmetic: bfloat16 or float16 autocast (weights and saved models stay float32; float16 on CUDA only, with a loss scaler), float32, or auto: on CUDA bfloat16 where the GPU has it, else float16; on the CPU bfloat16 for models of hidden size 256+ on CPUs with AMX or AVX512-BF16, else float32",
     )
     positive_min_gain: float | None = Field(
         None, description="round 0: a judged product is a training positive at this gain or more (default: graded scales all but their lowest third, others the relevant threshold)"

@@ -22,9 +22,9 @@ from typing import Literal
 
 from transformers import PrinterCallback, TrainerCallback
 
+from sparsefit.devices import Precision, is_cuda
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Encoder
-from sparsefit.models.fast import bfloat16_is_fast
 from sparsefit.models.fast_training import FastPreprocess, FastTraining
 from sparsefit.progress import quiet_libraries
 
@@ -41,9 +41,10 @@ class TrainingOptions:
     query_regularizer_weight: float = 5e-5
     document_regularizer_weight: float = 3e-5
     max_seq_length: int = 64
-    precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: autocast, the weights stay float32
+    precision: Precision = "float32"  # bfloat16/float16: autocast, the weights stay float32 (float16: loss scaler)
     seed: int = 13
-    fast_path: bool = True  # False: sentence-transformers' own forward pass (the reference, to compare speed)
+    device: str = "cpu"  # a resolved torch device (see sparsefit.devices.resolve_device)
+    fast_path: bool = True  # the CPU training kernels; False: sentence-transformers' own forward pass (the reference)
 
 
 @dataclass
@@ -54,8 +55,11 @@ class RoundStats:
     negatives_per_row: int
     steps: int
     seconds: float
-    precision: Literal["float32", "bfloat16"]  # the arithmetic used (``auto`` already resolved)
+    precision: Precision  # the arithmetic used (``auto`` already resolved)
     losses: list[dict] = field(default_factory=list)  # {"step", "loss", "learning_rate"}
+    device: str = "cpu"
+    path: Literal["fast", "sentence-transformers"] = "fast"  # the forward pass used
+    processes: int = 1  # data-parallel processes (torchrun); the batch size is per process
 
 
 def train_round(
@@ -69,6 +73,10 @@ def train_round(
     """Train ``encoder`` in place on ``rows`` ({"query", "positive", "negative_1", ...}); returns stats.
 
     ``on_step(step, total_steps, loss)`` is called after every optimiser step (for progress bars).
+    The fast CPU kernels are used on the CPU only (the tests prove them equal to sentence-transformers' own
+    path there); other devices train through sentence-transformers. Under ``torchrun`` every process
+    trains on its share of each batch and the in-batch negatives are gathered across processes, so the
+    global batch is the negative pool, as in one process.
     """
     import time
 
@@ -78,6 +86,8 @@ def train_round(
     from sentence_transformers.sparse_encoder.losses import SparseMultipleNegativesRankingLoss, SpladeLoss
 
     columns = _columns(rows)
+    processes = world_size()
+    fast = options.fast_path and options.device == "cpu"
     if len(rows) < 2:
         raise SparsefitError("training needs at least 2 (query, positive) rows", hint="add judged queries or lower the positive threshold")
     batch_size = min(options.batch_size, len(rows))
@@ -87,7 +97,7 @@ def train_round(
     _set_max_length(model, options.max_seq_length)
     loss = SpladeLoss(
         model,
-        loss=SparseMultipleNegativesRankingLoss(model),
+        loss=SparseMultipleNegativesRankingLoss(model, gather_across_devices=processes > 1),
         document_regularizer_weight=options.document_regularizer_weight,
         query_regularizer_weight=None if inference_free else options.query_regularizer_weight,
         use_document_regularizer_only=inference_free,  # static query weights need no FLOPS term
@@ -108,12 +118,18 @@ def train_round(
         save_strategy="no",
         logging_steps=max(1, min(10, steps_for(len(rows), batch_size, options.epochs) // 10)),  # a loss curve for short runs too
         report_to="none",
-        use_cpu=True,
+        use_cpu=options.device == "cpu",
         bf16=options.precision == "bfloat16",
+        fp16=options.precision == "float16",
+        ddp_backend=("nccl" if is_cuda(options.device) else "gloo") if processes > 1 else None,
+        ddp_timeout=DDP_TIMEOUT_SECONDS,
         dataloader_num_workers=0,
         disable_tqdm=True,
         **extra,
     )
+    if is_cuda(options.device) and processes == 1:
+        _ = args.device  # let transformers pick its device first, then keep to that one GPU (no DataParallel)
+        args._n_gpu = 1
     recorder = _Recorder(on_step)
     if not model.model_card_data.widget:  # else the card computes examples behind a stray tqdm bar
         model.model_card_data.widget = [{"text": row["query"]} for row in rows[:3]]
@@ -121,10 +137,10 @@ def train_round(
     with quiet_libraries():
         trainer = SparseEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[recorder])
         trainer.remove_callback(PrinterCallback)  # we report progress and losses ourselves
-        if options.fast_path:
+        if fast:
             trainer.data_collator.preprocess_fn = FastPreprocess(model, trainer.data_collator.preprocess_fn)
         started = time.perf_counter()
-        with FastTraining(model) if options.fast_path else contextlib.nullcontext():
+        with FastTraining(model) if fast else contextlib.nullcontext():
             trainer.train()
     model.eval()
     return RoundStats(
@@ -134,25 +150,21 @@ def train_round(
         seconds=time.perf_counter() - started,
         precision=options.precision,
         losses=recorder.losses,
+        device=options.device,
+        path="fast" if fast else "sentence-transformers",
+        processes=processes,
     )
 
 
-def resolved_precision(setting: Literal["auto", "float32", "bfloat16"], hidden_size: int) -> Literal["float32", "bfloat16"]:
-    """The training arithmetic for a ``train_precision`` setting and a model of this hidden size.
+DDP_TIMEOUT_SECONDS = 600  # a rank that waits longer for the others stops with an error instead of hanging
 
-    ``auto`` is bfloat16 on CPUs with AMX or AVX512-BF16 for models of hidden size 256 or more: there
-    minilm-l6 (384) steps 1.6x faster, while splade-tiny (128), whose time goes to the vocabulary
-    rather than to matrix multiplies, gains nothing.
 
-    Example:
-        >>> resolved_precision("float32", 384)
-        'float32'
-        >>> resolved_precision("auto", 128)
-        'float32'
-    """
-    if setting == "auto":
-        return "bfloat16" if hidden_size >= 256 and bfloat16_is_fast() else "float32"
-    return setting
+def world_size() -> int:
+    """Processes training together (``torchrun --nproc-per-node N`` sets WORLD_SIZE); 1 without torchrun."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 def _columns(rows: Sequence[dict[str, str]]) -> list[str]:

@@ -42,6 +42,7 @@ def evaluate(
     max_seq_length: int = 128,
     architecture: str = "splade",
     show_progress: bool = True,
+    device: str = "cpu",
 ) -> Report:
     """Evaluate BM25 and each model on ``split.test`` queries; returns a :class:`Report`.
 
@@ -64,7 +65,7 @@ def evaluate(
     try:
         for model in models:
             encoder = model if isinstance(model, Encoder) else load_encoder(
-                model, architecture=architecture, max_seq_length=max_seq_length
+                model, architecture=architecture, max_seq_length=max_seq_length, device=device
             )
             seconds: dict[str, float] = {}
             index, _ = catalog_index(encoder, catalog, location.child(index_name(encoder.name)), batch_size=batch_size,

@@ -37,6 +37,7 @@ from sparsefit.threads import apply_threads
 
 Architecture = Literal["splade", "inference-free"]
 ARCHITECTURES: tuple[str, ...] = ("splade", "inference-free")
+ACCELERATOR_BATCH_SIZE = 256  # encoding batch on a GPU: texts are short, the GPU wants many at once
 LEXICAL_HEAD_BIAS = -6.0  # decoder bias of a freshly tied MLM head: keeps the start sparse
 
 
@@ -54,6 +55,18 @@ class Encoder:
         self.fast = fast
         self._vocab: list[str] | None = None
         self._fast_paths: dict[str, FastSplade | None] = {}
+
+    # -- device ---------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        """The torch device the weights are on (``cpu``, ``cuda:0``, ``mps``)."""
+        return str(self.model.device)
+
+    def to(self, device: str) -> Encoder:
+        """Move the weights to ``device`` (a resolved one: see :func:`sparsefit.devices.resolve_device`)."""
+        self.model.to(device)
+        self._fast_paths.clear()
+        return self
 
     # -- encoding -------------------------------------------------------------------------
     @property
@@ -111,7 +124,11 @@ class Encoder:
     ) -> sp.csr_matrix:
         texts = list(texts)
         self.model.eval()
-        fast = self._fast_path(route) if self.fast else None
+        on_cpu = self.model.device.type == "cpu"
+        # The fast kernels are proven equal to sentence-transformers' path on the CPU only; a GPU takes big batches.
+        fast = self._fast_path(route) if self.fast and on_cpu else None
+        if not on_cpu:
+            batch_size = max(batch_size, ACCELERATOR_BATCH_SIZE)
         if fast is not None:
             with torch.inference_mode():
                 vectors = fast.encode(texts, batch_size)
@@ -231,8 +248,9 @@ def load_encoder(
     architecture: Architecture = "splade",
     max_seq_length: int = 128,
     threads: int | None = None,
+    device: str | None = None,
 ) -> Encoder:
-    """Load a base model as a sparse encoder.
+    """Load a base model as a sparse encoder (on ``device``, a resolved torch device; default the CPU).
 
     ``name_or_path`` is an offline alias (``splade-tiny``, ``minilm-l6``), a local folder (a saved
     SparseEncoder, a masked-LM checkpoint, or a plain BERT-style encoder that gets a tied MLM head),
@@ -244,7 +262,8 @@ def load_encoder(
         (1, 30522)
     """
     with _LOADING:  # transformers' loading is not thread-safe (concurrent loads broke on meta tensors)
-        return _load_encoder(name_or_path, architecture=architecture, max_seq_length=max_seq_length, threads=threads)
+        encoder = _load_encoder(name_or_path, architecture=architecture, max_seq_length=max_seq_length, threads=threads)
+    return encoder.to(device) if device and device != "cpu" else encoder
 
 
 def _load_encoder(name_or_path: str | Path, *, architecture: Architecture, max_seq_length: int,

@@ -24,15 +24,14 @@ Example:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from sparsefit.defaults import ENCODE_BATCH_SIZE
+from sparsefit.devices import bfloat16_is_fast
 
 VOCAB_BLOCK = 1024  # vocabulary columns projected at once: the logits block stays in cache (~2x GEMM rate)
 # A bfloat16 dot product with float32 accumulation and a bfloat16 result is within 3 roundings of
@@ -46,16 +45,6 @@ SCREEN_ROWS = 64
 # call overhead), and a training batch has a few dozen lengths. Runs are merged where one more call
 # costs more than projecting this many extra token rows (a 1024-term block costs ~0.4 us per row).
 RUN_MERGE_ROWS = 128
-
-
-@functools.cache
-def bfloat16_is_fast() -> bool:
-    """True on CPUs with bfloat16 matrix instructions (AMX-BF16 or AVX512-BF16), where the screen pays."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return ("amx_bf16" in flags or "avx512_bf16" in flags) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 class FastSplade:

@@ -14,7 +14,8 @@ import types
 
 import torch
 
-from sparsefit.models.fast import FastSplade, bfloat16_is_fast, padded_batch, splade_pool_unpadded, token_ids
+from sparsefit.devices import bfloat16_is_fast
+from sparsefit.models.fast import FastSplade, padded_batch, splade_pool_unpadded, token_ids
 
 
 class FastPreprocess:

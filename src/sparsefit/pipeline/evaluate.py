@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparsefit.config import Settings, save_settings
+from sparsefit.devices import resolve_device
 from sparsefit.evaluation.evaluate import evaluate
 from sparsefit.evaluation.report import Report
 from sparsefit.files import make_folder, write_json
@@ -16,6 +17,7 @@ def run_evaluation(
     catalog_path: str | Path, judgments_path: str | Path, settings: Settings, *, show_progress: bool = True
 ) -> tuple[Report, Path, Inputs]:
     """Load, split, evaluate BM25 and ``settings.models`` on the held-out queries, save everything."""
+    device = resolve_device(settings.device)  # before any work: a missing GPU is a one-line error
     folder = make_folder(Path(settings.output) if settings.output else new_run_folder("evaluate"))
     run = RunFolder(folder)
     save_settings(settings, run.config)
@@ -23,7 +25,7 @@ def run_evaluation(
     report = evaluate(
         inputs.catalog, inputs.judgments, inputs.split,
         models=settings.models, bm25=settings.bm25,
-        location=index_location(settings, folder / "indexes"), retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
+        location=index_location(settings, folder / "indexes"), device=device, retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
         max_seq_length=settings.max_seq_length, architecture=settings.architecture, show_progress=show_progress,
     )
     report.save(folder)

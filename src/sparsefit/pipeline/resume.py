@@ -11,8 +11,11 @@ from sparsefit.pipeline.trainer import Trainer
 from sparsefit.run import RunFolder
 
 
-def resume_trainer(folder: str | Path, *, show_progress: bool = True) -> Trainer:
-    """A Trainer for an existing run folder, with the settings and input files it was started with."""
+def resume_trainer(folder: str | Path, *, show_progress: bool = True, device: str | None = None) -> Trainer:
+    """A Trainer for an existing run folder, with the settings and input files it was started with.
+
+    ``device`` may differ from the run's (a run started on a GPU can finish on the CPU): it changes where
+    the work runs, not what it computes."""
     from sparsefit.config import load_settings
 
     folder = Path(folder)
@@ -23,12 +26,14 @@ def resume_trainer(folder: str | Path, *, show_progress: bool = True) -> Trainer
     paths = run.read_sources()
     settings = load_settings(run.config, output=folder)
     _refuse_changed_settings(settings, run.config)
+    if device is not None:
+        settings = settings.model_copy(update={"device": device})
     return Trainer(paths["catalog"], paths["judgments"], settings, resume=True, show_progress=show_progress)
 
 
 # Settings a resumed run may take from the environment: how it runs, not what it computes.
 RUNTIME_SETTINGS = frozenset({"threads", "output", "host", "port", "token", "workspace", "allow_roots", "max_upload_mb",
-                              "max_jobs", "qdrant_api_key", "llm_api_key"})
+                              "max_jobs", "qdrant_api_key", "llm_api_key", "device"})
 
 
 def _refuse_changed_settings(settings: Settings, saved_file: Path) -> None:

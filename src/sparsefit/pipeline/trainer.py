@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from sparsefit.config import Settings, save_settings
+from sparsefit.devices import resolve_device
 from sparsefit.data import LabelScheme
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate_bm25, evaluate_encoder, make_report
@@ -70,6 +71,7 @@ class Trainer:
         from sparsefit.run import RunState
 
         self.settings = settings
+        self.device = resolve_device(settings.device)  # before any work: a missing GPU is a one-line error
         self.folder = Path(settings.output) if settings.output else new_run_folder("train")
         self.run = run = RunFolder(self.folder)
         if not resume and run.state_file.is_file():
@@ -198,7 +200,7 @@ class Trainer:
         started = time.perf_counter()
         rounds = [RunFolder.stage_model(self.run.round(n)) for n in range(self.settings.rounds)]
         encoder = average_encoders(rounds, max_seq_length=self.settings.max_seq_length,
-                                   name=f"average of rounds 0–{self.settings.rounds - 1}")
+                                   name=f"average of rounds 0–{self.settings.rounds - 1}").to(self.device)
         encoder.save(RunFolder.stage_model(folder))
         self._time("average", started)
         self._index_and_evaluate(encoder, folder, encoder.name)
@@ -256,19 +258,16 @@ class Trainer:
         return {"negatives": negatives}
 
     def _train(self, encoder: Encoder, rows: list[dict[str, str]], n: int):
-        from sparsefit.training import (
-            TrainingOptions,
-            resolved_precision,
-            steps_for,
-            train_round,
-        )
+        from sparsefit.devices import training_precision
+        from sparsefit.training import TrainingOptions, steps_for, train_round
 
         s = self.settings
         options = TrainingOptions(
             batch_size=s.train_batch_size, learning_rate=s.learning_rate, static_learning_rate=s.static_learning_rate,
             epochs=self._epochs(n), query_regularizer_weight=s.query_regularizer_weight,
             document_regularizer_weight=s.document_regularizer_weight, max_seq_length=s.train_max_seq_length,
-            precision=resolved_precision(s.train_precision, encoder.hidden_size), seed=s.seed + n,
+            precision=training_precision(s.train_precision, self.device, hidden_size=encoder.hidden_size), seed=s.seed + n,
+            device=self.device,
         )
         total = steps_for(len(rows), min(s.train_batch_size, len(rows)), options.epochs)
         live = LiveTraining(self.run.live, n, total)
@@ -310,7 +309,7 @@ class Trainer:
 
     def _load_base(self) -> Encoder:
         return load_encoder(self.settings.base_model, architecture=self.settings.architecture,
-                            max_seq_length=self.settings.max_seq_length)
+                            max_seq_length=self.settings.max_seq_length, device=self.device)
 
     def _encoder_before(self, n: int) -> Encoder:
         return self._load_base() if n == 0 else self._encoder_after(n - 1)
@@ -319,7 +318,8 @@ class Trainer:
         folder = RunFolder.stage_model(self.run.round(n))
         if self._loaded is None or self._loaded[0] != n:
             try:
-                self._loaded = (n, load_encoder(str(folder), max_seq_length=self.settings.max_seq_length))
+                self._loaded = (n, load_encoder(str(folder), max_seq_length=self.settings.max_seq_length,
+                                                 device=self.device))
             except Exception as exc:  # a checkpoint we wrote that no longer loads is damaged, whatever the error
                 raise DamagedCheckpoint(n, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}") from exc
         return self._loaded[1]
@@ -375,7 +375,7 @@ class Trainer:
         from sparsefit.evaluation.confidence import fit_on_held_out
 
         problem_file = self.run.confidence_problem
-        encoder = load_encoder(str(model_folder), max_seq_length=self.settings.max_seq_length)
+        encoder = load_encoder(str(model_folder), max_seq_length=self.settings.max_seq_length, device=self.device)
         index, _ = self._index_for(encoder, None)
         with index:
             try:

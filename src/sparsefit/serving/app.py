@@ -79,7 +79,8 @@ class JobRequest(BaseModel):
 class Runs:
     """Run folders by name (the served ones and the workspace's), with their services opened once."""
 
-    def __init__(self, runs: list[Path], workspace: Path | None) -> None:
+    def __init__(self, runs: list[Path], workspace: Path | None, device: str | None = None) -> None:
+        self.device = device
         self.fixed = {p.name: p for p in runs}
         self.default = runs[0].name if runs else None
         self.workspace = workspace
@@ -111,7 +112,7 @@ class Runs:
             if folder.name not in self._services:
                 if not exported(folder):
                     raise HTTPException(409, f"run {folder.name!r} has not finished; search it once it has")
-                self._services[folder.name] = SearchService.open(folder)
+                self._services[folder.name] = SearchService.open(folder, device=self.device)
             return self._services[folder.name]
 
     def close(self) -> None:
@@ -127,15 +128,16 @@ def create_app(
     token: str | None = None,
     max_upload_mb: int = 200,
     max_jobs: int = 1,
+    device: str | None = None,
 ) -> FastAPI:
     """The search API over ``runs``; with a ``workspace`` also the studio (page, jobs, uploads; at most
-    ``max_jobs`` training jobs run at once, the others wait queued)."""
+    ``max_jobs`` training jobs run at once, the others wait queued). ``device``: where served runs encode queries."""
     from sparsefit.config import token_problem
     from sparsefit.serving.jobs import JobManager
 
     if token is not None and (problem := token_problem(token)):
         raise SparsefitError(problem)
-    registry = Runs([Path(r).resolve() for r in runs or []], workspace.resolve() if workspace else None)
+    registry = Runs([Path(r).resolve() for r in runs or []], workspace.resolve() if workspace else None, device)
     jobs = JobManager(workspace.resolve(), max_running=max_jobs) if workspace else None
     roots = list(dict.fromkeys([Path(r).resolve() for r in (allowed_roots or [])] + ([workspace.resolve()] if workspace else [])))
     app = FastAPI(title="sparsefit", version="0.1.0",

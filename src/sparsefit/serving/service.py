@@ -48,9 +48,12 @@ class SearchService:
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
-    def open(cls, run: str | Path, *, calibrate: bool = True) -> SearchService:
-        """Open a finished run folder (its ``model/`` and catalog index); fits confidence if missing."""
+    def open(cls, run: str | Path, *, calibrate: bool = True, device: str | None = None) -> SearchService:
+        """Open a finished run folder (its ``model/`` and catalog index); fits confidence if missing.
+
+        ``device`` (default: the run's setting, ``auto``) is where queries are encoded."""
         from sparsefit.config import load_settings
+        from sparsefit.devices import resolve_device
         from sparsefit.indexing import check_index_model
         from sparsefit.models import load_encoder
         from sparsefit.pipeline import index_location
@@ -67,7 +70,8 @@ class SearchService:
         if not location.exists():
             raise SparsefitError("the run has no catalog index", file=folder,
                                  hint="finish the run with `sparsefit train --resume RUN`")
-        encoder = load_encoder(str(run.model), max_seq_length=settings.max_seq_length)
+        encoder = load_encoder(str(run.model), max_seq_length=settings.max_seq_length,
+                               device=resolve_device(device or settings.device))
         index = location.open(create=False)
         try:
             check_index_model(index, encoder, folder)
@@ -195,7 +199,7 @@ class SearchService:
         with self._base_lock:
             if self._base is None:
                 self._base = load_encoder(self.settings.base_model, max_seq_length=self.settings.max_seq_length,
-                                          architecture=self.settings.architecture)
+                                          architecture=self.settings.architecture, device=self.encoder.device)
             return self._base
 
     def catalog(self):
