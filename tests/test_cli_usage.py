@@ -35,7 +35,7 @@ def one_error_line(code: int, out: str, err: str, *fragments: str) -> str:
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["index"], ["No such command 'index'", "see 'sparsefit --help'"]),
+        (["indx"], ["No such command 'indx'", "see 'sparsefit --help'"]),
         (["train", "--rounds", "abc"], ["Invalid value for '--rounds'", "integer", "see 'sparsefit train --help'",
                                        "usage: sparsefit train [OPTIONS]"]),
         (["search"], ["Missing argument", "run", "see 'sparsefit search --help'"]),
@@ -206,3 +206,49 @@ def test_a_device_that_is_not_here_is_one_line_and_exit_2(capsys, monkeypatch, t
     monkeypatch.chdir(Path(__file__).parents[1])
     one_error_line(*run(capsys, *argv), *fragments)
     assert not (Path("runs") / "none").exists()
+
+
+# -- Qdrant cluster flags (issue "scale out", part 4) --------------------------------------------
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["train", "examples/catalog.csv", "--qdrant-shards", "0"], ["Invalid value for '--qdrant-shards'", "greater than or equal to 1"]),
+        (["train", "examples/catalog.csv", "--qdrant-shards", "3"],
+         ["setting 'qdrant_shards' is invalid", "give qdrant_url too", "--qdrant-shards"]),
+        (["evaluate", "examples/catalog.csv", "-j", "examples/judged_queries.csv", "--qdrant-url", "http://127.0.0.1:9",
+          "--qdrant-replicas", "2", "--qdrant-write-consistency", "3"],
+         ["setting 'qdrant_write_consistency' is invalid", "3 replicas cannot confirm a write when each shard has 2"]),
+    ],
+    ids=["zero-shards", "shards-without-a-server", "write-consistency-above-replicas"],
+)
+def test_cluster_flags_are_checked_before_any_work(capsys, monkeypatch, tmp_path, argv, fragments):
+    monkeypatch.chdir(Path(__file__).parents[1])
+    before = set(Path("runs").iterdir()) if Path("runs").is_dir() else set()
+    one_error_line(*run(capsys, *argv), *fragments)
+    assert (set(Path("runs").iterdir()) if Path("runs").is_dir() else set()) == before  # no run folder started
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_cluster_flags_reach_the_index_location(capsys, monkeypatch, tmp_path, command):
+    """The flags become settings, and the settings the server location the index is built in."""
+    import sparsefit.pipeline
+    from sparsefit.errors import SparsefitError
+    from sparsefit.pipeline import index_location
+
+    seen = {}
+
+    def stop(catalog, judgments, settings, *args, **kwargs):
+        seen["location"] = index_location(settings, tmp_path / "index")
+        raise SparsefitError("stopped here by the test")
+
+    monkeypatch.setattr(sparsefit.pipeline, "run_evaluation" if command == "evaluate" else "Trainer", stop)
+    monkeypatch.chdir(Path(__file__).parents[1])
+    monkeypatch.setenv("SPARSEFIT_QDRANT_API_KEY", "k" * 20)
+    code, out, err = run(capsys, command, "examples/catalog.csv", "-j", "examples/judged_queries.csv",
+                         "--qdrant-url", "http://localhost:6333", "--collection", "shop", "--qdrant-shards", "6",
+                         "--qdrant-replicas", "2", "--qdrant-write-consistency", "2", "--qdrant-on-disk",
+                         "--output", str(tmp_path / "run"))
+    one_error_line(code, out, err, "stopped here by the test")
+    location = seen["location"]
+    assert (location.url, location.collection, location.api_key) == ("http://localhost:6333", "shop", "k" * 20)
+    assert (location.shards, location.replicas, location.write_consistency, location.on_disk) == (6, 2, 2, True)

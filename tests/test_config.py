@@ -16,6 +16,26 @@ def test_defaults():
     assert (s.seed, s.test_fraction, s.models, s.bm25, s.qdrant_url) == (13, 0.2, ["splade-tiny"], True, None)
 
 
+def test_qdrant_cluster_settings(monkeypatch):
+    s = load_settings()
+    assert (s.qdrant_shards, s.qdrant_replicas, s.qdrant_write_consistency, s.qdrant_on_disk) == (None, None, None, False)
+    monkeypatch.setenv("SPARSEFIT_QDRANT_URL", "http://localhost:6333")
+    monkeypatch.setenv("SPARSEFIT_QDRANT_SHARDS", "6")
+    monkeypatch.setenv("SPARSEFIT_QDRANT_ON_DISK", "true")
+    s = load_settings(qdrant_replicas=2, qdrant_write_consistency=2)
+    assert (s.qdrant_shards, s.qdrant_replicas, s.qdrant_write_consistency, s.qdrant_on_disk) == (6, 2, 2, True)
+    with pytest.raises(SparsefitError, match="setting 'qdrant_write_consistency' is invalid: 3 replicas cannot confirm"):
+        load_settings(qdrant_replicas=2, qdrant_write_consistency=3)
+    with pytest.raises(SparsefitError, match="setting 'qdrant_replicas' is invalid"):
+        load_settings(qdrant_replicas=0)
+    monkeypatch.delenv("SPARSEFIT_QDRANT_URL")
+    with pytest.raises(SparsefitError, match="setting 'qdrant_shards' is invalid: .*give qdrant_url too") as err:
+        load_settings()  # sharding without a server: refused when the settings are read, not after training
+    assert "--qdrant-shards" in str(err.value)
+    monkeypatch.delenv("SPARSEFIT_QDRANT_SHARDS")
+    assert load_settings().qdrant_on_disk  # on-disk storage needs no server: Qdrant Edge keeps it too
+
+
 def test_priority_flag_over_env_over_file(tmp_path, monkeypatch):
     file = tmp_path / "sparsefit.yaml"
     file.write_text("seed: 1\ntest_fraction: 0.3\nbatch_size: 8\nmodels: [minilm-l6]\n")

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from sparsefit.config import load_settings
+from sparsefit.errors import SparsefitError
 from sparsefit.data import load_catalog, load_judgments
 from sparsefit.index import IndexLocation
 from sparsefit.indexing import build_index
@@ -322,3 +323,27 @@ def test_round_0_and_mining_rounds_take_their_own_positive_gains(tiny_model, tmp
     assert mined < first  # ESCI: Exact (1.0) only after round 0; Substitutes (0.1) too in round 0
     assert {gains[p] for p in first - mined} == {0.1} and {gains[p] for p in mined} == {1.0}
     assert [len(trainer._rows(0))] == [len(first)]
+
+
+def test_train_products_trains_on_the_queries_of_a_product_sample_and_mines_the_whole_catalog(tiny_model, tmp_path):
+    from sparsefit.pipeline.inputs import product_sample
+
+    catalog = load_catalog(EXAMPLES / "catalog.csv")
+    sample = {catalog.ids[i] for i in product_sample(len(catalog), 60, seed=13)}
+    full = Trainer(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "all"),
+                   show_progress=False)
+    settings = _settings(tiny_model, tmp_path / "run", train_products=60)
+    trainer = Trainer(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", settings, show_progress=False)
+    pairs = trainer._pairs(0)
+    expected = {k for k, p in full._pairs(0) if p in sample}  # computed from the full run's pairs and the sample
+    assert set(trainer.train.query_keys) == expected and 0 < len(expected) < len(set(full.train.query_keys))
+    assert {k for k, _ in pairs} == expected
+    assert any(p not in sample for _, p in pairs)  # a sampled query keeps all its positives
+    assert trainer.test.keys() == full.test.keys()  # evaluation: the same held-out queries
+    recorded = json.loads((tmp_path / "run" / "inputs.json").read_text())["train_products"]
+    assert recorded == {"products": 60, "queries": len(expected), "of_queries": len(set(full.train.query_keys))}
+    positives = {p for _, p in full._pairs(0)}
+    seed = next(s for s in range(100) if catalog.ids[product_sample(len(catalog), 1, seed=s)[0]] not in positives)
+    with pytest.raises(SparsefitError, match="no training query has a positive among the 1 sampled"):
+        Trainer(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv",
+                _settings(tiny_model, tmp_path / "one", train_products=1, seed=seed), show_progress=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from sparsefit.defaults import ENCODE_BATCH_SIZE
@@ -143,7 +143,10 @@ class Settings(BaseSettings):
 
     # -- generated training queries (when no judgments are given) -----------------------------
     queries_per_product: int = Field(2, ge=1, description="generated queries per product")
-    query_products: int | None = Field(None, ge=1, description="generate for a seeded sample of this many products (default: all)")
+    query_products: int | None = Field(None, ge=1, description="generate for a seeded sample of this many products (default: all, or --train-products)")
+    train_products: int | None = Field(
+        None, ge=1, description="large catalogs: train on the queries of a seeded sample of this many products (judged positives in "
+        "it, or queries generated for it); mining and evaluation still search the whole catalog (default: all)")
     query_typo_rate: float = Field(0.08, ge=0, le=1, description="share of offline queries given one realistic typo")
     llm_url: str | None = Field(
         None, description="OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, LiteLLM); with llm_model, an LLM writes the queries"
@@ -159,6 +162,16 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, description="Qdrant server or cluster URL (default: Qdrant Edge in-process)")
     qdrant_api_key: SecretStr | None = Field(None, description="Qdrant API key (set SPARSEFIT_QDRANT_API_KEY)")
     collection: str = Field("catalog", description="collection name on a Qdrant server")
+    qdrant_shards: int | None = Field(
+        None, ge=1, description="a new server collection's shards, spread over the cluster's nodes (default: the server's, one per node)"
+    )
+    qdrant_replicas: int | None = Field(
+        None, ge=1, description="copies of each shard on different nodes: a collection that survives a node (default: the server's, 1)"
+    )
+    qdrant_write_consistency: int | None = Field(
+        None, ge=1, description="replicas that must confirm each write before it counts as done, at most qdrant_replicas (default: the server's, 1)"
+    )
+    qdrant_on_disk: bool = Field(False, description="a new index keeps its sparse index and payloads on disk (memory-mapped) instead of in memory")
     retrieve_k: int = Field(100, ge=10, description="results retrieved per query for evaluation")
     search_posting_cap: int | None = Field(
         None, ge=1, description="two-stage search for large catalogs: a candidate index keeps each term's N heaviest products and the candidates are rescored exactly (e.g. 20000; default: exact search)"
@@ -185,6 +198,18 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("qdrant_shards", "qdrant_replicas", "qdrant_write_consistency")
+    @classmethod
+    def _check_sharding(cls, value: int | None, info: ValidationInfo) -> int | None:
+        """Sharding and replication apply to a server collection: refused at once without qdrant_url (not when
+        the index is built, after training), as is a write consistency above the replicas."""
+        if value is not None and not info.data.get("qdrant_url"):
+            raise ValueError("it shards or replicates a collection on a Qdrant server; give qdrant_url too (Qdrant Edge is one local shard)")
+        replicas = info.data.get("qdrant_replicas")
+        if info.field_name == "qdrant_write_consistency" and value is not None and replicas is not None and value > replicas:
+            raise ValueError(f"{value} replicas cannot confirm a write when each shard has {replicas}; lower it to at most qdrant_replicas")
         return value
 
     @field_validator("token")

@@ -23,6 +23,7 @@ from typing import Literal
 from transformers import PrinterCallback, TrainerCallback
 
 from sparsefit.devices import Precision, is_cuda
+from sparsefit.distributed import timeout_seconds, world_size
 from sparsefit.errors import SparsefitError
 from sparsefit.models import Encoder
 from sparsefit.models.fast_training import FastPreprocess, FastTraining
@@ -59,7 +60,7 @@ class RoundStats:
     losses: list[dict] = field(default_factory=list)  # {"step", "loss", "learning_rate"}
     device: str = "cpu"
     path: Literal["fast", "sentence-transformers"] = "fast"  # the forward pass used
-    processes: int = 1  # data-parallel processes (torchrun); the batch size is per process
+    processes: int = 1  # data-parallel processes (torchrun); ``rows``/``steps`` are the global figures
 
 
 def train_round(
@@ -91,6 +92,10 @@ def train_round(
     if len(rows) < 2:
         raise SparsefitError("training needs at least 2 (query, positive) rows", hint="add judged queries or lower the positive threshold")
     batch_size = min(options.batch_size, len(rows))
+    if batch_size % processes:
+        raise SparsefitError(f"the training batch of {batch_size} rows does not split evenly over {processes} processes",
+                             hint=f"pass --train-batch-size a multiple of {processes} (it is the global batch, over all processes)")
+    batch_size //= processes  # per process: the global batch stays the recipe's, and the negative pool with it
     dataset = Dataset.from_dict({c: [row[c] for row in rows] for c in columns})
     model = encoder.model
     inference_free = encoder.architecture == "inference-free"
@@ -116,13 +121,13 @@ def train_round(
         seed=options.seed,
         data_seed=options.seed,
         save_strategy="no",
-        logging_steps=max(1, min(10, steps_for(len(rows), batch_size, options.epochs) // 10)),  # a loss curve for short runs too
+        logging_steps=max(1, min(10, steps_for(len(rows), batch_size * processes, options.epochs) // 10)),  # a loss curve for short runs too
         report_to="none",
         use_cpu=options.device == "cpu",
         bf16=options.precision == "bfloat16",
         fp16=options.precision == "float16",
         ddp_backend=("nccl" if is_cuda(options.device) else "gloo") if processes > 1 else None,
-        ddp_timeout=DDP_TIMEOUT_SECONDS,
+        ddp_timeout=int(timeout_seconds()),
         dataloader_num_workers=0,
         disable_tqdm=True,
         **extra,
@@ -154,17 +159,6 @@ def train_round(
         path="fast" if fast else "sentence-transformers",
         processes=processes,
     )
-
-
-DDP_TIMEOUT_SECONDS = 600  # a rank that waits longer for the others stops with an error instead of hanging
-
-
-def world_size() -> int:
-    """Processes training together (``torchrun --nproc-per-node N`` sets WORLD_SIZE); 1 without torchrun."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
 
 
 def _columns(rows: Sequence[dict[str, str]]) -> list[str]:

@@ -24,6 +24,7 @@ from tests.helpers import free_port
 VOCAB = 30_522
 TIE_TOKEN = 30_300  # only the tie documents use it
 SERVER_URL = os.environ.get("SPARSEFIT_TEST_QDRANT_URL")
+SERVER_KEY = os.environ.get("SPARSEFIT_QDRANT_API_KEY")  # a server that asks for one (docs/qdrant-cluster.md)
 ENGINES = ["edge", "client-local", "server"]
 BRANDS = ["Acme", "Bolt", "Crane", "Delta", "Echo"]
 
@@ -181,7 +182,7 @@ def make_index(tmp_path: Path) -> Iterator[Callable[..., SparseIndex]]:
         elif engine == "server":
             if not SERVER_URL:
                 pytest.skip("set SPARSEFIT_TEST_QDRANT_URL to test a real Qdrant server")
-            kw.update(url=SERVER_URL, recreate=True)
+            kw.update(url=SERVER_URL, api_key=SERVER_KEY, recreate=True)
             kw.setdefault("collection", f"sparsefit_test_{uuid.uuid4().hex[:10]}")
         idx = open_index(**kw)
         opened.append(idx)
@@ -483,6 +484,40 @@ def test_on_disk_storage_works(make_index, engine: str) -> None:
         ("b", 2.5, {"k": 2}),
         ("a", 1.0, {"k": 1}),
     ]
+
+
+def test_server_shards_replicates_and_stores_on_disk_as_asked(make_index) -> None:
+    """Qdrant's own sharding and replication: on a cluster each shard gets its replicas on different nodes
+    (as many as there are nodes, up to 2); a single server keeps one copy of each shard."""
+    if not SERVER_URL:
+        pytest.skip("set SPARSEFIT_TEST_QDRANT_URL to test a real Qdrant server")
+    from qdrant_client import QdrantClient
+
+    with QdrantClient(url=SERVER_URL, api_key=SERVER_KEY, check_compatibility=False) as probe:
+        status = probe.cluster_status()
+    nodes = len(status.peers) if status.status == "enabled" else 1
+    replicas = min(2, nodes)
+    idx = make_index("server", shards=3, replicas=replicas, write_consistency=replicas, on_disk=True)
+    params = idx._client.get_collection(idx.collection).config.params
+    assert (params.shard_number, params.replication_factor, params.write_consistency_factor) == (3, replicas, replicas)
+    assert params.on_disk_payload is True
+    assert all(v.index is not None and v.index.on_disk is True for v in params.sparse_vectors.values())
+    layout = idx._client.http.distributed_api.collection_cluster_info(idx.collection).result
+    assert layout.shard_count == 3
+    assert len(layout.local_shards) + len(layout.remote_shards) == 3 * replicas  # every replica of every shard
+    ids, docs, payloads = corpus()
+    idx.upsert(ids, docs, payloads, batch_size=50)  # batches in parallel, over every shard
+    assert idx.count() == len(ids) and idx.retried == 0
+    q = queries()
+    for i, hits in enumerate(_workload(idx)):
+        assert_same(hits, reference(q[i], 10, FILTERS[i % len(FILTERS)]), f"sharded server, query {i}")
+
+
+def test_server_default_sharding_when_none_is_asked(make_index) -> None:
+    idx = make_index("server")
+    params = idx._client.get_collection(idx.collection).config.params
+    assert params.shard_number >= 1 and params.replication_factor >= 1  # the server's own defaults
+    assert all(v.index is None or not v.index.on_disk for v in params.sparse_vectors.values())
 
 
 def test_unreachable_url_is_a_clear_error() -> None:

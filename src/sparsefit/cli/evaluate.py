@@ -11,8 +11,14 @@ import typer
 from sparsefit.cli.options import (
     DeviceOpt,
     CatalogArg,
+    CollectionOpt,
     JudgmentsOpt,
+    QdrantOnDiskOpt,
+    QdrantReplicasOpt,
+    QdrantShardsOpt,
+    QdrantWriteConsistencyOpt,
     SearchPostingCapOpt,
+    qdrant_options,
     setting_default,
     with_data_options,
 )
@@ -36,6 +42,11 @@ def evaluate(
     seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {setting_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="output folder (default runs/evaluate-<time>)")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (API key from SPARSEFIT_QDRANT_API_KEY); default: Qdrant Edge in-process")] = None,
+    collection: CollectionOpt = None,
+    qdrant_shards: QdrantShardsOpt = None,
+    qdrant_replicas: QdrantReplicasOpt = None,
+    qdrant_write_consistency: QdrantWriteConsistencyOpt = None,
+    qdrant_on_disk: QdrantOnDiskOpt = False,
     search_posting_cap: SearchPostingCapOpt = None,
     batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
     device: DeviceOpt = None,
@@ -52,7 +63,8 @@ def evaluate(
         config,
         models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
         split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
-        batch_size=batch_size, search_posting_cap=search_posting_cap, device=device, **data,
+        batch_size=batch_size, search_posting_cap=search_posting_cap, device=device,
+        **qdrant_options(collection, qdrant_shards, qdrant_replicas, qdrant_write_consistency, qdrant_on_disk), **data,
     )
     started = time.perf_counter()
     report, folder, inputs = run_evaluation(catalog, judgments, settings)

@@ -101,3 +101,23 @@ DeviceOpt = Annotated[Optional[str], typer.Option(
 SearchPostingCapOpt = Annotated[Optional[int], typer.Option(
     help="two-stage search for large catalogs: a candidate index keeps each term's N heaviest products and the candidates "
          "are rescored exactly (e.g. 20000; default: exact search)")]
+
+
+# -- where a Qdrant server or cluster keeps the index (train, evaluate) -------------------------
+CollectionOpt = Annotated[Optional[str], typer.Option(
+    help="collection on the Qdrant server (default catalog; evaluate adds -<model> per model)")]
+QdrantShardsOpt = Annotated[Optional[int], typer.Option(
+    min=1, help="with --qdrant-url: shards of a new collection, spread over the cluster's nodes (default: the server's, one per node)")]
+QdrantReplicasOpt = Annotated[Optional[int], typer.Option(
+    min=1, help="with --qdrant-url: copies of each shard on different nodes, so the collection survives a node (default: the server's, 1)")]
+QdrantWriteConsistencyOpt = Annotated[Optional[int], typer.Option(
+    min=1, help="with --qdrant-url: replicas that confirm each write before it counts as done, at most --qdrant-replicas (default: the server's, 1)")]
+QdrantOnDiskOpt = Annotated[bool, typer.Option(
+    "--qdrant-on-disk", help="keep a new index's sparse index and payloads on disk (memory-mapped) instead of in memory")]
+
+
+def qdrant_options(collection: str | None, shards: int | None, replicas: int | None, write_consistency: int | None,
+                   on_disk: bool) -> dict[str, object]:
+    """The Qdrant flags as settings overrides (None: not given)."""
+    return {"collection": collection, "qdrant_shards": shards, "qdrant_replicas": replicas,
+            "qdrant_write_consistency": write_consistency, "qdrant_on_disk": on_disk or None}

@@ -9,9 +9,22 @@ from typing import Annotated, Optional
 
 import typer
 
-from sparsefit.cli.options import DeviceOpt, JudgmentsOpt, SearchPostingCapOpt, setting_default, with_data_options
+from sparsefit.cli.options import (
+    CollectionOpt,
+    DeviceOpt,
+    JudgmentsOpt,
+    QdrantOnDiskOpt,
+    QdrantReplicasOpt,
+    QdrantShardsOpt,
+    QdrantWriteConsistencyOpt,
+    SearchPostingCapOpt,
+    qdrant_options,
+    setting_default,
+    with_data_options,
+)
 from sparsefit.cli.printing import print_inputs, print_search_mode
 from sparsefit.cli.root import app
+from sparsefit import distributed
 from sparsefit.errors import SparsefitError
 from sparsefit.progress import console
 
@@ -41,24 +54,33 @@ def train(
     test_judgments: Annotated[Optional[Path], typer.Option("--eval-judgments", "--test-judgments", help="held-out judgments file instead of a random split (every query in it is held out)")] = None,
     queries_per_product: Annotated[Optional[int], typer.Option(help=f"without --judgments: generated queries per product (default {setting_default('queries_per_product')})")] = None,
     query_products: Annotated[Optional[int], typer.Option(help="without --judgments: generate for a seeded sample of this many products")] = None,
+    train_products: Annotated[Optional[int], typer.Option(help="large catalogs: train on the queries of a seeded sample of this many products; mining and evaluation search the whole catalog")] = None,
     llm_url: Annotated[Optional[str], typer.Option(help="without --judgments: OpenAI-compatible endpoint for LLM queries (key: SPARSEFIT_LLM_API_KEY or OPENAI_API_KEY)")] = None,
     llm_model: Annotated[Optional[str], typer.Option(help="without --judgments: the chat model that writes queries (default: offline generator)")] = None,
     seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {setting_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
     search_posting_cap: SearchPostingCapOpt = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
+    collection: CollectionOpt = None,
+    qdrant_shards: QdrantShardsOpt = None,
+    qdrant_replicas: QdrantReplicasOpt = None,
+    qdrant_write_consistency: QdrantWriteConsistencyOpt = None,
+    qdrant_on_disk: QdrantOnDiskOpt = False,
     config: Optional[Path] = None,
     data: Optional[dict] = None,
 ) -> None:
-    """Fine-tune a sparse encoder on the catalog: rounds of hard-negative mining through Qdrant and training."""
+    """Fine-tune a sparse encoder on the catalog: rounds of hard-negative mining through Qdrant and training.
+
+    Under ``torchrun --nproc-per-node N -m sparsefit train ...`` rank 0 leads and every rank trains (see
+    :mod:`sparsefit.distributed`); --train-batch-size is then the global batch, split over the processes.
+    """
     from sparsefit.config import load_settings
     from sparsefit.pipeline import Trainer, resume_trainer
 
     started = time.perf_counter()
+    settings = None
     if resume is not None:
         _refuse_flags_with_resume(ctx, resume, catalog)
-        trainer = resume_trainer(resume, device=device)
-        console.print(f"Resuming {resume}: finished stages {', '.join(trainer.state.stages) or 'none'}")
     else:
         if catalog is None:
             raise SparsefitError("train needs a catalog (or --resume RUN)", hint="sparsefit train CATALOG [--judgments FILE]")
@@ -69,14 +91,50 @@ def train(
             mined_positive_min_gain=mined_positive_min_gain, mine_judged_partials=mine_judged_partials or None,
             export_model=export_model, train_precision=train_precision, device=device,
             test_judgments=test_judgments,
-            queries_per_product=queries_per_product, query_products=query_products, llm_url=llm_url, llm_model=llm_model,
+            queries_per_product=queries_per_product, query_products=query_products, train_products=train_products, llm_url=llm_url, llm_model=llm_model,
             seed=seed, output=output, qdrant_url=qdrant_url, search_posting_cap=search_posting_cap,
+            **qdrant_options(collection, qdrant_shards, qdrant_replicas, qdrant_write_consistency, qdrant_on_disk),
             **data,
         )
+
+    def make_trainer():
+        if resume is not None:
+            trainer = resume_trainer(resume, device=device)
+            console.print(f"Resuming {resume}: finished stages {', '.join(trainer.state.stages) or 'none'}")
+            return trainer
         if judgments is None:
             how = f"{settings.llm_model} at {settings.llm_url or 'api.openai.com'}" if settings.llm_model else "the offline generator"
             console.print(f"No --judgments: training on queries generated from the catalog by {how}.")
-        trainer = Trainer(catalog, judgments, settings)
+        return Trainer(catalog, judgments, settings)
+
+    if distributed.world_size() == 1:
+        _run(make_trainer, started)
+        return
+    from sparsefit.devices import resolve_device
+
+    distributed.start(resolve_device(device or (settings.device if settings is not None else "auto")))
+    try:
+        if not distributed.is_leader():
+            distributed.follow()  # trains each round beside the leader; writes nothing
+            return
+        try:
+            _run(make_trainer, started)
+        except Exception as exc:  # tell the followers, so they stop now rather than at their timeout
+            if distributed.is_collective_failure(exc):
+                raise distributed.peer_lost(exc) from None
+            try:
+                distributed.send(distributed.Message("failed", reason=str(exc) or type(exc).__name__))
+            except SparsefitError:
+                pass  # they are gone already; our own error is the one to show
+            raise
+    finally:
+        distributed.stop()
+
+
+def _run(make_trainer, started: float) -> None:
+    """The run itself, on the one process or on torchrun's leader."""
+    trainer = make_trainer()
+    distributed.send(distributed.Message("start", options=trainer.settings))  # the followers' settings
     print_inputs(trainer.inputs)
     try:
         trainer.fit()
@@ -84,6 +142,7 @@ def train(
         console.print(f"[yellow]Stopped. Finished stages are kept; continue with: sparsefit train --resume {trainer.folder}[/]")
         raise SystemExit(130) from None
     model = trainer.export()
+    distributed.send(distributed.Message("done"))
     console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
     print_search_mode(trainer.settings)
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")

@@ -49,6 +49,9 @@ def open_index(
     modifier: Modifier | None = None,
     timeout: int | None = None,
     two_stage: TwoStage | None = None,
+    shards: int | None = None,
+    replicas: int | None = None,
+    write_consistency: int | None = None,
 ) -> SparseIndex:
     """Open (or create) a sparse index.
 
@@ -60,6 +63,9 @@ def open_index(
     ``modifier`` is ``"none"`` or ``"idf"`` for a new index; for an existing one it is checked
     (``None`` accepts what is there). ``two_stage`` likewise: a new index gets candidate vectors
     for two-stage search (see :class:`TwoStage`); an existing one must have been built with them.
+    ``on_disk`` keeps a new index's sparse index and payloads on disk. ``shards``, ``replicas`` and
+    ``write_consistency`` shard and replicate a new collection on a server (None: the server's
+    default); a Qdrant Edge folder is one local shard and refuses them.
 
     Example:
         >>> idx = open_index(local_client=True, collection="demo")
@@ -71,6 +77,13 @@ def open_index(
         raise SparsefitError(
             "both an index folder and a Qdrant URL were given",
             hint="use a folder for Qdrant Edge or a URL for a server, not both",
+        )
+    sharding = {"shards": shards, "replicas": replicas, "write_consistency": write_consistency}
+    if url is None and not local_client and any(v is not None for v in sharding.values()):
+        given = ", ".join(name for name, v in sharding.items() if v is not None)
+        raise SparsefitError(
+            f"{given} apply to a collection on a Qdrant server or cluster, not to a Qdrant Edge folder",
+            hint="give a Qdrant URL (--qdrant-url) to shard or replicate the index, or leave them out",
         )
     if local_client:
         if url is not None:
@@ -86,6 +99,7 @@ def open_index(
             on_disk=on_disk,
             modifier=modifier,
             two_stage=two_stage,
+            **sharding,
         )
     if url is not None:
         from sparsefit.index.client import ClientIndex
@@ -100,6 +114,7 @@ def open_index(
             modifier=modifier,
             timeout=timeout,
             two_stage=two_stage,
+            **sharding,
         )
     if path is None:
         raise SparsefitError(

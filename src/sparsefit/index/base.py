@@ -131,6 +131,7 @@ class SparseIndex(abc.ABC):
     """
 
     engine: str = "?"
+    upsert_batch_size: int = 1024  # points per engine call when upsert() is given no batch_size
     _payload_schema: ClassVar[Mapping[str, Any]] = {}  # payload index kind -> the engine's schema type
 
     def __init__(self) -> None:
@@ -145,11 +146,13 @@ class SparseIndex(abc.ABC):
         vectors: sp.csr_matrix,
         payloads: Sequence[Mapping[str, Any] | None] | None = None,
         *,
-        batch_size: int = 1024,
+        batch_size: int | None = None,
         progress: Progress | None = None,
     ) -> None:
         """Insert or replace one point per product id; ``progress(n)`` gets each batch's size.
 
+        ``batch_size`` points go to the engine per call (default: the engine's ``upsert_batch_size``).
+        When it returns, every point is stored (a server acknowledged each batch as written).
         With two-stage search, the first upsert fixes the candidate thresholds from its vectors:
         upsert the whole catalog in that call.
         """
@@ -164,24 +167,23 @@ class SparseIndex(abc.ABC):
             )
         if payloads is not None and len(payloads) != len(ids):
             raise SparsefitError(f"upsert got {len(ids)} product ids but {len(payloads)} payloads")
-        batch_size = positive_int("batch_size", batch_size)
+        batch_size = positive_int("batch_size", self.upsert_batch_size if batch_size is None else batch_size)
         pids = unique_point_ids(ids)
         candidates = self._candidate_rows(matrix)  # after every check: the first upsert fixes the thresholds
         self._before_write(pids, ids, matrix)
-        for start in range(0, len(ids), batch_size):
-            stop = min(start + batch_size, len(ids))
-            points = [
+        batches = (  # prepared one batch at a time, as the engine takes them
+            [
                 PreparedPoint(
                     pids[i],
                     *rows.row(i),
                     clean_payload(payloads[i] if payloads is not None else None, ids[i]),
                     candidates.row(i) if candidates is not None else None,
                 )
-                for i in range(start, stop)
+                for i in range(start, min(start + batch_size, len(ids)))
             ]
-            self._write(points)
-            if progress is not None:
-                progress(stop - start)
+            for start in range(0, len(ids), batch_size)
+        )
+        self._write_batches(batches, progress)
         self._after_write()
 
     def search(
@@ -279,6 +281,16 @@ class SparseIndex(abc.ABC):
     @abc.abstractmethod
     def _write(self, points: list[PreparedPoint]) -> None:
         """Upsert one batch of points in one engine call."""
+
+    def _write_batches(self, batches: Iterable[list[PreparedPoint]], progress: Progress | None) -> None:
+        """Write the batches of one upsert, one after the other, calling ``progress(n)`` after each.
+
+        An engine may send them otherwise (a server: several at once, retried); it returns once all are written.
+        """
+        for points in batches:
+            self._write(points)
+            if progress is not None:
+                progress(len(points))
 
     def _before_write(self, point_ids: list[int | str], product_ids: list[str], vectors: sp.csr_matrix) -> None:
         """Called once per upsert, after every check and before the first batch is written."""

@@ -4,6 +4,11 @@ Metadata lives in the collection's own metadata (Qdrant >= 1.16) under the key `
 so it is created, copied and deleted together with the collection and never shows up as a
 point. Setting it reads it back and fails clearly on a server that drops it.
 
+A new collection takes Qdrant's own sharding and replication (``shards``, ``replicas``,
+``write_consistency``; None: the server's default) and ``on_disk`` storage; an existing one keeps
+what it was created with. Upserts go out in batches, several at once, each retried with exponential
+backoff on transient errors (``uploads.py``); every batch is acknowledged as written (``wait=True``).
+
 Example:
     >>> import scipy.sparse as sp
     >>> with ClientIndex(location=":memory:") as idx:
@@ -14,13 +19,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from sparsefit.errors import SparsefitError
@@ -30,6 +37,7 @@ from sparsefit.index.base import (
     Modifier,
     PreparedPoint,
     PreparedQuery,
+    Progress,
     RawHit,
     SparseIndex,
     check_modifier,
@@ -38,8 +46,10 @@ from sparsefit.index.base import (
 )
 from sparsefit.index.filters import Condition, Filter, Match
 from sparsefit.index.ids import point_id
+from sparsefit.index.location import check_sharding
 from sparsefit.index.payloads import ID_KEY, json_blob
-from sparsefit.index.two_stage import TwoStage
+from sparsefit.index.two_stage import TwoStage, positive_int
+from sparsefit.index.uploads import is_transient, upload
 
 META_KEY = "sparsefit"
 TWO_STAGE_KEY = "sparsefit_two_stage"
@@ -49,7 +59,13 @@ class ClientIndex(SparseIndex):
     """A :class:`SparseIndex` on a Qdrant collection reached through qdrant-client.
 
     Give ``url`` for a server or cluster; ``location=":memory:"`` or ``path`` select
-    qdrant-client's pure-Python local mode (slow: tests only).
+    qdrant-client's pure-Python local mode (slow: tests only; it ignores shards and replicas).
+
+    ``shards``, ``replicas`` and ``write_consistency`` are the new collection's ``shard_number``,
+    ``replication_factor`` and ``write_consistency_factor`` (None: the server's default); ``on_disk``
+    keeps its sparse index and payloads on disk. Upserts send ``upsert_batch_size`` points per request,
+    ``upsert_parallel`` requests at once, each retried up to ``upsert_retries`` times on a transient
+    error, waiting ``retry_backoff`` seconds, doubled each time; ``retried`` counts the retries.
 
     Example:
         >>> ClientIndex(location=":memory:", collection="demo").where
@@ -78,9 +94,27 @@ class ClientIndex(SparseIndex):
         modifier: Modifier | None = None,
         timeout: int | None = None,
         two_stage: TwoStage | None = None,
+        shards: int | None = None,
+        replicas: int | None = None,
+        write_consistency: int | None = None,
+        upsert_batch_size: int = 256,
+        upsert_parallel: int = 4,
+        upsert_retries: int = 5,
+        retry_backoff: float = 0.5,
     ) -> None:
         super().__init__()
         check_modifier(modifier)
+        self._sharding = check_sharding(shards, replicas, write_consistency)
+        self.upsert_batch_size = positive_int("upsert_batch_size", upsert_batch_size)
+        self.upsert_parallel = positive_int("upsert_parallel", upsert_parallel)
+        if isinstance(upsert_retries, bool) or not isinstance(upsert_retries, int) or upsert_retries < 0:
+            raise SparsefitError(f"upsert_retries must be a whole number of 0 or more, not {upsert_retries!r}")
+        if not isinstance(retry_backoff, (int, float)) or not retry_backoff >= 0:
+            raise SparsefitError(f"retry_backoff must be 0 or more seconds, not {retry_backoff!r}")
+        self.upsert_retries = upsert_retries
+        self.retry_backoff = float(retry_backoff)
+        self.retried = 0  # transient upsert failures sent again, since the index was opened
+        self._retry_lock = threading.Lock()
         if sum(x is not None for x in (url, location, path)) != 1:
             raise SparsefitError("give exactly one of url, location or path for a Qdrant client")
         if not isinstance(collection, str) or not collection:
@@ -95,6 +129,8 @@ class ClientIndex(SparseIndex):
             if path is not None
             else "in-memory Qdrant (local mode)"
         )
+        # local mode is plain Python, not made for threads: parallel batches reach it one at a time
+        self._send_lock: AbstractContextManager[object] = threading.Lock() if self.local else nullcontext()
         self._client = self._connect(url, location, path, api_key, timeout)
         try:
             self._open_collection(create, recreate, on_disk, modifier, two_stage)
@@ -128,6 +164,11 @@ class ClientIndex(SparseIndex):
             yield
         except SparsefitError:
             raise
+        except ResourceExhaustedResponse as e:
+            raise SparsefitError(
+                f"{self.where} is overloaded and could not {action}: HTTP 429 {e}",
+                hint="try again later, or send fewer requests at once",
+            ) from e
         except ResponseHandlingException as e:
             raise SparsefitError(
                 f"cannot reach {self.where} to {action}: {e.source if e.source else e}",
@@ -180,7 +221,7 @@ class ClientIndex(SparseIndex):
 
     def _create_collection(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None) -> None:
         params = qm.SparseVectorParams(
-            index=qm.SparseIndexParams(on_disk=on_disk) if on_disk else None,
+            index=qm.SparseIndexParams(on_disk=True) if on_disk else None,  # the inverted index, memory-mapped
             modifier=qm.Modifier.IDF if modifier == "idf" else None,
         )
         vectors = {name: params for name in vector_names(two_stage)}
@@ -189,7 +230,8 @@ class ClientIndex(SparseIndex):
                 self.collection,
                 vectors_config={},
                 sparse_vectors_config=vectors,
-                on_disk_payload=on_disk or None,
+                on_disk_payload=True if on_disk else None,  # None: the server's default
+                **self._sharding,
             )
         self._start_two_stage(two_stage)
 
@@ -224,8 +266,26 @@ class ClientIndex(SparseIndex):
     # ----- writes
 
     def _write(self, points: list[PreparedPoint]) -> None:
+        self._write_batches([points], None)
+
+    def _write_batches(self, batches: Iterable[list[PreparedPoint]], progress: Progress | None) -> None:
+        """Send the batches ``upsert_parallel`` at once, retrying transient errors with backoff."""
+        try:
+            upload(batches, self._send, parallel=self.upsert_parallel, retries=self.upsert_retries,
+                   backoff=self.retry_backoff, progress=progress, on_retry=self._count_retry)
+        except Exception as e:
+            tries = f" (tried {self.upsert_retries + 1} times)" if is_transient(e) and self.upsert_retries else ""
+            with self._errors(f"write points{tries}"):
+                raise
+
+    def _count_retry(self, error: BaseException) -> None:
+        with self._retry_lock:
+            self.retried += 1
+
+    def _send(self, points: list[PreparedPoint]) -> None:
+        """One upsert request; returns once the server has written it (``wait=True``)."""
         built = [qm.PointStruct(id=p.id, vector=_point_vectors(p), payload=p.payload) for p in points]
-        with self._errors("write points"):
+        with self._send_lock:
             self._client.upsert(self.collection, points=built, wait=True)
 
     def _index_field(self, key: str, schema: Any) -> None:

@@ -5,6 +5,12 @@ A Qdrant Edge folder (``path``) or a collection on a Qdrant server or cluster (`
 evaluation, indexing and serving all take an :class:`IndexLocation`; only :meth:`open` turns
 it into an engine.
 
+How a new index is stored: ``on_disk`` (its sparse index and payloads on disk, for either
+engine) and, on a server, Qdrant's sharding and replication: ``shards``, ``replicas`` and
+``write_consistency`` (None: the server's default; a folder refuses them). They say where and
+how an index is kept, not what is in it: an existing index keeps what it was created with, and
+changing them does not rebuild it.
+
 Example:
     >>> import tempfile
     >>> location = IndexLocation(path=tempfile.mkdtemp())
@@ -24,7 +30,7 @@ from pathlib import Path
 
 from sparsefit.errors import SparsefitError
 from sparsefit.index.base import Modifier, SparseIndex
-from sparsefit.index.two_stage import TwoStage
+from sparsefit.index.two_stage import TwoStage, positive_int
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,10 @@ class IndexLocation:
     collection: str = "catalog"
     api_key: str | None = field(default=None, repr=False)  # never printed
     two_stage: TwoStage | None = None
+    shards: int | None = None  # a new collection's shard_number
+    replicas: int | None = None  # its replication_factor: copies of each shard on different nodes
+    write_consistency: int | None = None  # its write_consistency_factor: replicas that confirm each write
+    on_disk: bool = False  # a new index keeps its sparse index and payloads on disk
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.url is None):
@@ -43,6 +53,16 @@ class IndexLocation:
                 "an index location needs a folder (Qdrant Edge) or a Qdrant server URL, and not both",
                 hint="give --qdrant-url for a server, or leave it out for Qdrant Edge in the run folder",
             )
+        sharding = {"--qdrant-shards": self.shards, "--qdrant-replicas": self.replicas,
+                    "--qdrant-write-consistency": self.write_consistency}
+        given = [flag for flag, value in sharding.items() if value is not None]
+        if self.path is not None and given:
+            raise SparsefitError(
+                f"{', '.join(given)} shard or replicate a collection on a Qdrant server or cluster; "
+                "a Qdrant Edge folder is one local shard",
+                hint="give --qdrant-url too, or leave them out",
+            )
+        check_sharding(self.shards, self.replicas, self.write_consistency)
         if self.path is not None and not isinstance(self.path, Path):
             object.__setattr__(self, "path", Path(self.path))
 
@@ -82,5 +102,26 @@ class IndexLocation:
         return open_index(
             path=self.path, url=self.url, collection=self.collection, api_key=self.api_key,
             create=create, recreate=recreate, modifier=modifier, timeout=timeout,
-            two_stage=self.two_stage if recreate else None,
+            two_stage=self.two_stage if recreate else None, on_disk=self.on_disk,
+            shards=self.shards, replicas=self.replicas, write_consistency=self.write_consistency,
         )
+
+
+def check_sharding(shards: int | None, replicas: int | None, write_consistency: int | None) -> dict[str, int]:
+    """The sharding and replication settings of a new collection, as qdrant-client names them (None: left out).
+
+    Example:
+        >>> check_sharding(6, 2, None)
+        {'shard_number': 6, 'replication_factor': 2}
+    """
+    given = {"shards": shards, "replicas": replicas, "write_consistency": write_consistency}
+    for name, value in given.items():
+        if value is not None:
+            positive_int(name, value)
+    if replicas is not None and write_consistency is not None and write_consistency > replicas:
+        raise SparsefitError(
+            f"write consistency {write_consistency} is more than the {replicas} replicas of each shard",
+            hint="a write can only be confirmed by as many replicas as there are: lower the write consistency",
+        )
+    names = {"shards": "shard_number", "replicas": "replication_factor", "write_consistency": "write_consistency_factor"}
+    return {names[name]: value for name, value in given.items() if value is not None}

@@ -110,15 +110,10 @@ def generate_training_queries(
         >>> generate_training_queries("examples/catalog.csv", load_settings(), Path("queries.jsonl"))  # doctest: +SKIP
         {'source': 'offline', 'products': 400, 'queries': 800, ...}
     """
-    import numpy as np
-
     from sparsefit.queries import LLMQueryGenerator, OfflineQueryGenerator, write_queries
 
     catalog = load_catalog(catalog_path, **catalog_options(settings))
-    positions = list(range(len(catalog)))
-    if settings.query_products is not None and settings.query_products < len(catalog):
-        rng = np.random.default_rng(settings.seed)
-        positions = sorted(rng.choice(len(catalog), size=settings.query_products, replace=False).tolist())
+    positions = product_sample(len(catalog), settings.query_products or settings.train_products, settings.seed)
     started = time.perf_counter()
     if settings.llm_model:
         prompt = settings.llm_prompt_file.read_text(encoding="utf-8") if settings.llm_prompt_file else None
@@ -184,6 +179,20 @@ def exports_average(settings: Settings) -> bool:
 
 
 
+def product_sample(catalog_size: int, count: int | None, seed: int) -> list[int]:
+    """Positions of a seeded sample of ``count`` products (all of them when ``count`` is None or not smaller).
+
+    Example:
+        >>> product_sample(10, 3, seed=13) == product_sample(10, 3, seed=13), len(product_sample(10, None, seed=1))
+        (True, 10)
+    """
+    import numpy as np
+
+    if count is None or count >= catalog_size:
+        return list(range(catalog_size))
+    return sorted(np.random.default_rng(seed).choice(catalog_size, size=count, replace=False).tolist())
+
+
 def two_stage_of(settings: Settings) -> TwoStage | None:
     """The two-stage search the settings ask for (None: exact search).
 
@@ -199,11 +208,17 @@ def two_stage_of(settings: Settings) -> TwoStage | None:
 def index_location(settings: Settings, folder: Path) -> IndexLocation:
     """Where the settings keep an index: the server collection of ``--qdrant-url``, else Qdrant Edge in ``folder``.
 
+    Sharding and replication are passed for a folder too, which refuses them with a clear error.
+
     Example:
         >>> index_location(Settings(qdrant_url="http://qdrant:6333", collection="shop"), Path("runs/x/index")).describe()
         "collection 'shop' at http://qdrant:6333"
     """
     if settings.qdrant_url:
         return IndexLocation(url=settings.qdrant_url, collection=settings.collection,
-                             api_key=secret(settings.qdrant_api_key), two_stage=two_stage_of(settings))
-    return IndexLocation(path=folder, two_stage=two_stage_of(settings))
+                             api_key=secret(settings.qdrant_api_key), two_stage=two_stage_of(settings),
+                             shards=settings.qdrant_shards, replicas=settings.qdrant_replicas,
+                             write_consistency=settings.qdrant_write_consistency, on_disk=settings.qdrant_on_disk)
+    return IndexLocation(path=folder, two_stage=two_stage_of(settings), on_disk=settings.qdrant_on_disk,
+                         shards=settings.qdrant_shards, replicas=settings.qdrant_replicas,
+                         write_consistency=settings.qdrant_write_consistency)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from sparsefit.config import Settings, save_settings
+from sparsefit import distributed
 from sparsefit.devices import resolve_device
 from sparsefit.data import LabelScheme
 from sparsefit.errors import SparsefitError
@@ -18,7 +19,8 @@ from sparsefit.evaluation.report import Report
 from sparsefit.files import make_folder, read_json, write_atomic, write_json
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.pipeline.card import model_card
-from sparsefit.pipeline.inputs import describe_inputs, exports_average, generate_training_queries, index_location, load_inputs
+from sparsefit.pipeline.inputs import (describe_inputs, exports_average, generate_training_queries, index_location, load_inputs,
+                                       product_sample)
 from sparsefit.pipeline.records import DamagedCheckpoint, LiveTraining, load_systems, read_optional, save_systems
 from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder, new_run_folder
@@ -108,8 +110,26 @@ class Trainer:
             first if settings.positive_min_gain is None else settings.positive_min_gain,
             mined if settings.mined_positive_min_gain is None else settings.mined_positive_min_gain,
         )
+        if settings.train_products is not None and judgments_path != run.queries:
+            self._sample_training_queries(settings.train_products)
         self._loaded: tuple[int, Encoder] | None = None  # (round, its model) last loaded from disk
         self.repairs: list[dict] = read_json(run.repairs) if run.repairs.is_file() else []
+
+    def _sample_training_queries(self, count: int) -> None:
+        """``--train-products N``: train on the queries with a round-0 positive among a seeded sample of N products.
+
+        Mining and evaluation still search the whole catalog (a mined negative may be any product)."""
+        catalog = self.inputs.catalog
+        sample = {catalog.ids[i] for i in product_sample(len(catalog), count, self.settings.seed)}
+        keys = {key for key, pid, gain in zip(self.train.query_keys, self.train.product_ids, self.train.gains.tolist())
+                if pid in sample and self._is_positive(gain, 0)}
+        if not keys:
+            raise SparsefitError(f"no training query has a positive among the {count:,} sampled products",
+                                 hint="raise --train-products, or leave it out to train on every product's queries")
+        before = len(set(self.train.query_keys))
+        self.train = self.train.subset(keys)
+        write_json(self.run.inputs, {**describe_inputs(self.inputs),
+                                     "train_products": {"products": len(sample), "queries": len(keys), "of_queries": before}})
 
     # -- the stages ---------------------------------------------------------------------------
     def fit(self) -> Path:
@@ -277,6 +297,7 @@ class Trainer:
                 advance(1)
                 live.update(step, steps, loss)
 
+            distributed.send(distributed.Message("train", rows=rows, options=options, round=n))  # followers train beside us
             stats = train_round(encoder, rows, options, self.run.round(n) / "trainer", on_step=on_step)
         live.update(total, total, None, finished=True)
         encoder.model.max_seq_length = s.max_seq_length
@@ -328,7 +349,8 @@ class Trainer:
         """The catalog index for ``encoder`` and the catalog's vectors (reopened when complete, else rebuilt)."""
         from sparsefit.indexing import catalog_index
 
-        return catalog_index(encoder, self.inputs.catalog, index_location(self.settings, self.run.index),
+        # Under torchrun every rank encodes a share of the catalog (one process: the encoder itself).
+        return catalog_index(distributed.ShardedEncoder(encoder), self.inputs.catalog, index_location(self.settings, self.run.index),
                              batch_size=self.settings.batch_size, show_progress=self.show_progress,
                              vectors_file=vectors_file)
 
