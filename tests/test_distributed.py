@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, build_tiny_bert
+from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.slow
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
@@ -24,8 +24,18 @@ ONE = [sys.executable, "-m", "sparsefit"]
 
 @pytest.fixture(scope="module")
 def still_model(tmp_path_factory) -> Path:
-    """The tiny test BERT without dropout, so that a step's loss does not depend on the random stream."""
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-no-dropout"), dropout=0.0)
+    """splade-tiny without dropout, so that a step's loss does not depend on the random stream (and the
+    metrics are a real model's, not the noise of the tiny test BERT)."""
+    import shutil
+
+    from sparsefit.models.aliases import ALIASES
+
+    folder = tmp_path_factory.mktemp("splade-tiny-no-dropout") / "model"
+    shutil.copytree(ALIASES["splade-tiny"].folder(), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +62,11 @@ def unique_judgments(tmp_path_factory) -> Path:
 
 
 def train_args(model: Path, judgments: Path, output: Path, *extra: str) -> list[str]:
+    # The exported model is the last round's: the rounds' weight average is left out of the comparison, as on
+    # the demo catalog's families of near-identical products its ranks swap on ties (weights 1e-3 apart once
+    # moved the 28 held-out queries' nDCG@10 by 0.03 while every round stayed within 0.005).
     return ["train", str(EXAMPLES / "catalog.csv"), "-j", str(judgments), "--base-model", str(model),
-            "--rounds", "2", "--train-batch-size", "16", "-o", str(output), *extra]
+            "--rounds", "2", "--train-batch-size", "16", "--export-model", "last", "-o", str(output), *extra]
 
 
 def run(command: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
@@ -146,5 +159,5 @@ def test_a_distributed_run_killed_after_a_round_resumes_and_finishes(still_model
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     said = resumed.stdout + resumed.stderr
     assert "Resuming" in said and "round-0/evaluate" in said
-    assert set(ndcg(output)) >= {"round 0", "round 1", "average of rounds 0–1"}
+    assert set(ndcg(output)) >= {"bm25", "round 0", "round 1"}
     assert training(output, 1)["processes"] == 2
