@@ -43,16 +43,42 @@ def payload_fingerprint(catalog: Catalog) -> str:
         >>> len(payload_fingerprint(load_catalog("examples/catalog.csv")))
         64
     """
-    import pandas as pd
-
-    frame = catalog.payload
-    digest = hashlib.sha256(json.dumps([str(c) for c in frame.columns]).encode("utf-8"))
-    try:
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    except TypeError:
-        for i in range(len(catalog)):
-            digest.update(json.dumps(catalog.payload_of(i), sort_keys=True, default=str).encode("utf-8") + b"\x1e")
+    digest = PayloadDigest(catalog.payload.columns)
+    digest.update(catalog)
     return digest.hexdigest()
+
+
+class PayloadDigest:
+    """:func:`payload_fingerprint` fed a part of the catalog at a time (the chunks of a streamed file, in order)."""
+
+    def __init__(self, columns) -> None:
+        self._digest = hashlib.sha256(json.dumps([str(c) for c in columns]).encode("utf-8"))
+
+    def update(self, part: Catalog) -> None:
+        import pandas as pd
+
+        try:
+            self._digest.update(pd.util.hash_pandas_object(part.payload, index=False).to_numpy().tobytes())
+        except TypeError:
+            for i in range(len(part)):
+                self._digest.update(json.dumps(part.payload_of(i), sort_keys=True, default=str).encode("utf-8") + b"\x1e")
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def index_identity(model: str, catalog: str, payload: str, location: IndexLocation) -> dict:
+    """What a complete index records about how it was built (the model's, the catalog's ids and texts' and
+    its payload's fingerprints, the search mode): :func:`catalog_index` reopens an index whose metadata has
+    all of it, and ``sparsefit index`` writes it too."""
+    return {"format": INDEX_FORMAT, "model": model, "catalog": catalog, "payload": payload, "complete": True,
+            "two_stage": location.two_stage.settings if location.two_stage else None}
+
+
+def complete_metadata(identity: dict, encoder: Encoder, payload_keys, **extra) -> dict:
+    """The metadata of a finished index: its :func:`index_identity`, the model's name and the payload's keys
+    (a filter on a key no product has is a typo to report, not a search with no hits)."""
+    return {**identity, "model_name": encoder.name, "payload_keys": sorted(map(str, payload_keys)), **extra}
 
 
 def catalog_index(
@@ -72,9 +98,7 @@ def catalog_index(
     vectors of a reopened index are not needed and None is returned for them.
     """
     seconds = seconds if seconds is not None else {}
-    wanted = {"format": INDEX_FORMAT, "model": encoder.fingerprint(), "catalog": catalog.fingerprint(),
-              "payload": payload_fingerprint(catalog), "complete": True,
-              "two_stage": location.two_stage.settings if location.two_stage else None}
+    wanted = index_identity(encoder.fingerprint(), catalog.fingerprint(), payload_fingerprint(catalog), location)
     index = location.open()
     meta = index.get_metadata()
     vectors_ok = vectors_file is None or vectors_file.is_file()
@@ -91,8 +115,7 @@ def catalog_index(
                                  seconds=seconds)
     if vectors_file is not None:
         replace_file(vectors_file, lambda temporary: sp.save_npz(temporary, vectors), suffix=".npz")
-    # the payload's keys: a filter on a key no product has is a typo to report, not a search with no hits
-    index.set_metadata({**wanted, "model_name": encoder.name, "payload_keys": sorted(map(str, catalog.payload.columns))})
+    index.set_metadata(complete_metadata(wanted, encoder, catalog.payload.columns))
     return index, vectors
 
 

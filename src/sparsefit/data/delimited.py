@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +36,20 @@ def _delimiter(header: str, fmt: str) -> str:
 
 def read_delimited(text: str, path: Path, fmt: str) -> Table:
     """The table of a delimited text; the delimiter is the format's, or guessed from the header line."""
-    delimiter = _delimiter(text.split("\n", 1)[0], fmt)
+    return next(iter_delimited(io.StringIO(text, newline=""), text.split("\n", 1)[0], path, fmt))
+
+
+def iter_delimited(lines: Iterable[str], header_line: str, path: Path, fmt: str, chunk_size: int | None = None) -> Iterator[Table]:
+    """Tables of at most ``chunk_size`` records (None: one table) from the text ``lines`` of a file whose
+    first line is ``header_line``: a file read a piece at a time parses exactly as a whole one."""
+    delimiter = _delimiter(header_line, fmt)
     csv.field_size_limit(2**31 - 1)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
     records: list[list[str]] = []
     rows: list[int] = []
     row = 0
+    any_rows = False
     try:
         for record in reader:
             row += 1
@@ -52,6 +60,9 @@ def read_delimited(text: str, path: Path, fmt: str) -> Table:
                 continue  # a blank line carries no data
             records.append(_fit_record(record, len(header), row, path, delimiter, header))
             rows.append(row)
+            if chunk_size is not None and len(records) >= chunk_size:
+                yield _table(records, rows, header, path, fmt)
+                records, rows, any_rows = [], [], True
     except csv.Error as exc:
         raise SparsefitError(
             f"malformed {'CSV' if delimiter == ',' else 'delimited text'}: {exc}", file=path, row=row + 1,
@@ -59,8 +70,13 @@ def read_delimited(text: str, path: Path, fmt: str) -> Table:
         ) from None
     if header is None:
         raise SparsefitError("file is empty", file=path, hint="export the table again, with a header row and data rows")
-    if not records:
+    if not records and not any_rows:
         raise SparsefitError("the file has a header but no rows", file=path, hint="add data rows below the header")
+    if records:
+        yield _table(records, rows, header, path, fmt)
+
+
+def _table(records: list[list[str]], rows: list[int], header: list[str], path: Path, fmt: str) -> Table:
     frame = pd.DataFrame(records, columns=header, dtype=object).astype(str)
     return Table(frame=frame, rows=np.asarray(rows, dtype=np.int64), path=path, format=fmt)
 

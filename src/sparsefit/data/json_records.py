@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,12 @@ from sparsefit.data.table import Table, to_text
 from sparsefit.errors import SparsefitError
 
 _MAX_JSON_DEPTH = 64  # nesting deeper than this is no catalog, and would overflow recursive code downstream
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def read_json(text: str, path: Path, fmt: str) -> Table:
     """The table of a JSON list of objects or of JSON Lines (``fmt`` "json" or "jsonl")."""
-    escapes = _SURROGATE_ESCAPE.search(text) is not None  # only then can a lone surrogate come out of the parser
+    escapes = SURROGATE_ESCAPE.search(text) is not None  # only then can a lone surrogate come out of the parser
     if fmt == "jsonl":
         records, rows = _json_lines(text, path)
     else:
@@ -41,13 +42,13 @@ def read_json(text: str, path: Path, fmt: str) -> Table:
         except json.JSONDecodeError as exc:
             if _looks_like_json_lines(text):
                 records, rows = _json_lines(text, path)
-                return _records_table(records, rows, path, "jsonl", escapes)
+                return records_table(records, rows, path, "jsonl", escapes)
             raise SparsefitError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=path,
                                  hint="fix the JSON syntax (a list of objects, or one object per line)") from None
         except RecursionError:
             raise _too_deep(path, None, None) from None
         records, rows = _json_list(data, path)
-    return _records_table(records, rows, path, fmt, escapes)
+    return records_table(records, rows, path, fmt, escapes)
 
 
 def _loads(text: str) -> Any:
@@ -103,9 +104,14 @@ def _kind(value: Any) -> str:
 
 
 def _json_lines(text: str, path: Path) -> tuple[list[dict], list[int]]:
+    return json_lines(enumerate(text.split("\n"), start=1), path)
+
+
+def json_lines(numbered: Iterable[tuple[int, str]], path: Path) -> tuple[list[dict], list[int]]:
+    """The records of JSON Lines given as (line number, line), and their line numbers; blank lines skipped."""
     records: list[dict] = []
     rows: list[int] = []
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in numbered:
         if not line.strip():
             continue
         try:
@@ -123,7 +129,7 @@ def _json_lines(text: str, path: Path) -> tuple[list[dict], list[int]]:
     return records, rows
 
 
-def _records_table(records: list[dict], rows: list[int], path: Path, fmt: str, escapes: bool = False) -> Table:
+def records_table(records: list[dict], rows: list[int], path: Path, fmt: str, escapes: bool = False) -> Table:
     """The table of parsed records; ``escapes``: the text has surrogate escapes, so check for lone ones."""
     if not records:
         raise SparsefitError("the file contains no records", file=path, hint="add at least one object")

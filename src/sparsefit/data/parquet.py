@@ -36,15 +36,29 @@ def read_parquet(path: Path, data: bytes | bytearray, limit: int | None) -> Tabl
         table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
         table.validate(full=True)  # e.g. text that is not UTF-8 would otherwise fail later, in to_pylist
     except (pa.ArrowException, OSError, ValueError) as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise SparsefitError(f"not a readable Parquet file ({reason})", file=path,
-                             hint="write it again with pandas/pyarrow, or export CSV instead") from None
-    names = table.column_names
+        raise unreadable(path, exc) from None
+    check_columns(table.column_names, table.num_rows, path)
+    return arrow_table(table, path)
+
+
+def unreadable(path: Path, exc: Exception) -> SparsefitError:
+    reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return SparsefitError(f"not a readable Parquet file ({reason})", file=path,
+                          hint="write it again with pandas/pyarrow, or export CSV instead")
+
+
+def check_columns(names: list[str], rows: int, path: Path) -> None:
+    """A Parquet file's columns must have distinct names, and it must hold rows."""
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise SparsefitError("column name appears twice", file=path, column=duplicated[0], hint="rename one of them")
-    if table.num_rows == 0:
+    if rows == 0:
         raise SparsefitError("the file has columns but no rows", file=path, hint="write it again with data rows")
+
+
+def arrow_table(table: Any, path: Path, first_row: int = 1) -> Table:
+    """A :class:`Table` of an Arrow table whose first record is record ``first_row`` of the file."""
+    names = table.column_names
     texts: dict[str, list[str]] = {}
     nested: dict[str, str] = {}
     for name, column in zip(names, table.columns):
@@ -53,7 +67,7 @@ def read_parquet(path: Path, data: bytes | bytearray, limit: int | None) -> Tabl
             nested[name] = kind
     frame = pd.DataFrame(texts, columns=names, dtype=object).astype(str)
     typed = table.to_pandas(types_mapper=_nullable_types().get)
-    return Table(frame=frame, rows=np.arange(1, table.num_rows + 1, dtype=np.int64), path=path, format="parquet",
+    return Table(frame=frame, rows=np.arange(first_row, first_row + table.num_rows, dtype=np.int64), path=path, format="parquet",
                  nested=nested, source_values=typed)
 
 

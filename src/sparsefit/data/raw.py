@@ -21,7 +21,8 @@ import bz2
 import gzip
 import lzma
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -35,14 +36,22 @@ from sparsefit.errors import SparsefitError
 DEFAULT_MAX_DECOMPRESSED_BYTES = 512 * 1024**2
 _CHUNK = 1024**2  # bytes pulled from a decompressor at a time
 COMPRESSIONS: dict[str, Callable[[Path], IO[bytes]]] = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+_STREAM_OPENERS: dict[str, Callable[..., IO[bytes]]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def read_bytes(path: Path, max_decompressed_bytes: int | None) -> bytes | bytearray:
-    try:
+    with read_errors(path):
         open_compressed = COMPRESSIONS.get(path.suffix.lower())
         if open_compressed is None:
             return path.read_bytes()
         return _decompress(open_compressed, path, max_decompressed_bytes)
+
+
+@contextmanager
+def read_errors(path: Path) -> Iterator[None]:
+    """Reading or decompressing ``path`` fails as one line that says why (wrap only the reads in it)."""
+    try:
+        yield
     except (EOFError, ValueError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
         raise SparsefitError(f"the {path.suffix} file does not decompress ({exc})", file=path,
                              hint="compress it again, or pass the uncompressed file") from None
@@ -52,6 +61,16 @@ def read_bytes(path: Path, max_decompressed_bytes: int | None) -> bytes | bytear
     except OSError as exc:
         raise SparsefitError(f"can't read the file: {exc.strerror or exc}", file=path,
                              hint="check that the file is complete and accessible") from None
+
+
+def open_stream(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """``path`` opened for reading a block at a time: (the bytes, decompressed as they are read; the file
+    on disk, whose position tells how far in the reading is). Memory stays at one block whatever the file
+    expands to, so no decompression cap applies. Close the second."""
+    with read_errors(path):
+        raw = path.open("rb")
+        opener = _STREAM_OPENERS.get(path.suffix.lower())
+        return (opener(raw, "rb") if opener is not None else raw), raw
 
 
 def check_limit(limit: int | None) -> None:
