@@ -318,12 +318,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.work) as work:
         for size in sizes:
             results["rows"].append(measure(size, Path(work), args))
-    results["wall_s"] = round(time.perf_counter() - began)
-    if len(results["rows"]) > 1:
-        results["verdict"] = verdict(results["rows"])
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+            results["wall_s"] = round(time.perf_counter() - began)
+            if len(results["rows"]) > 1:
+                results["verdict"] = verdict(results["rows"])
+            save(results, Path(args.output))  # after every size: a long run interrupted keeps what it measured
     table(results)
-    print(f"wrote {args.output}")
+    print(f"wrote {args.output} and bench/results.json (key index_scale)")
+
+
+def save(results: dict, output: Path) -> None:
+    """Write the run's JSON, and the same under ``index_scale`` in ``bench/results.json`` (bench.py keeps it)."""
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    combined = ROOT / "bench" / "results.json"
+    kept = json.loads(combined.read_text()) if combined.exists() else {}
+    kept["index_scale"] = results
+    combined.write_text(json.dumps(kept, indent=2))
 
 
 if __name__ == "__main__":

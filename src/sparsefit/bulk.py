@@ -58,7 +58,7 @@ from sparsefit.data.stream import TableStream, stream_table
 from sparsefit.data.table import Table
 from sparsefit.defaults import ENCODE_BATCH_SIZE, INDEX_CHUNK_SIZE
 from sparsefit.errors import SparsefitError
-from sparsefit.index import IndexLocation, SparseIndex
+from sparsefit.index import Bm25Model, IndexLocation, SparseIndex
 from sparsefit.indexing import (
     INDEX_FORMAT,
     PayloadDigest,
@@ -70,7 +70,7 @@ from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder, exported
 
 DEFAULT_CHUNK_SIZE = INDEX_CHUNK_SIZE
-BUILD_FORMAT = 1  # bump when what a build records changes: an unfinished index of another format starts over
+BUILD_FORMAT = 2  # 2: Qdrant's BM25 beside the model's vectors. Bump when what a build records changes: an unfinished index of another format starts over
 PROGRESS_KEY = "indexing"  # metadata of an unfinished index: what it is built from and how far it got
 BUILT_FROM_KEY = "built_from"  # metadata of a finished one: what it was built from
 HEAD_BYTES = 1024**2  # the catalog file's first MiB is hashed into its identity
@@ -170,14 +170,17 @@ def stream_index(
             first = next(chunks)
             # the file's and the columns' problems (and the first chunk's rows') before an index is replaced
             columns = catalog_columns(first, id_field, text_fields, template)
-            catalog_of(first, columns, on_invalid, require_rows=False)
+            first_part = catalog_of(first, columns, on_invalid, require_rows=False)
+            # BM25's average length from the first chunk (the same model for every chunk, and after a resume)
+            bm25 = Bm25Model.from_json(progress["bm25"]) if done_rows and progress.get("bm25") else Bm25Model.fit(first_part.texts)
+            del first_part
             if start_over is not None:
                 if start_over:
                     report.started_over = start_over
                     say(f"{report.location} holds {start_over}: starting over.")
                 index.close()
                 index = location.open(recreate=True)
-            build_run = _Build(encoder, path, index, build, report, chunk_size, batch_size, on_invalid, say)
+            build_run = _Build(encoder, path, index, build, report, chunk_size, batch_size, on_invalid, say, bm25)
             build_run.seconds["read"] = time.perf_counter() - began_reading
             build_run.run(stream, itertools.chain([first], chunks), columns, done_rows, location, show_progress,
                           after_chunk)
@@ -192,8 +195,9 @@ class _Build:
     again for their ids and fingerprints only; the others are encoded and upserted."""
 
     def __init__(self, encoder: Encoder, path: Path, index: SparseIndex, build: dict, report: IndexingReport,
-                 chunk_size: int, batch_size: int, on_invalid: str, say: Notify) -> None:
+                 chunk_size: int, batch_size: int, on_invalid: str, say: Notify, bm25: Bm25Model) -> None:
         self.encoder, self.path, self.index, self.build, self.report = encoder, path, index, build, report
+        self.bm25 = bm25 if index.has_bm25 else None  # an index made before BM25 was indexed goes on without it
         self.chunk_size, self.batch_size, self.on_invalid, self.say = chunk_size, batch_size, on_invalid, say
         self.seen = SeenIds()
         self.skipped: Counter[str] = Counter()
@@ -248,7 +252,8 @@ class _Build:
         identity = index_identity(self.build["model"], catalog_digest.hexdigest(), payload_digest.hexdigest(), location)
         self.index.set_metadata(complete_metadata(identity, self.encoder, payload_keys,
                                                   **{BUILT_FROM_KEY: self.build, "products": products,
-                                                     "skipped": report.skipped}))
+                                                     "skipped": report.skipped,
+                                                     "bm25": self.bm25.to_json() if self.bm25 else None}))
 
     def _index(self, part: Catalog, rows: int, products: int) -> None:
         """Encode and upsert one chunk's products, then record that the rows up to ``rows`` are done."""
@@ -256,13 +261,15 @@ class _Build:
         if len(part):
             vectors = self.encoder.encode_documents(part.texts, batch_size=self.batch_size)
             encoded = time.perf_counter()
-            self.index.upsert(part.ids, vectors, part.payloads())
+            bm25 = self.bm25.documents(part.texts) if self.bm25 is not None else None
+            self.index.upsert(part.ids, vectors, part.payloads(), bm25=bm25)
             del vectors
             self.seconds["encode"] += encoded - began
             began = encoded
         self.index.set_metadata({
             "format": INDEX_FORMAT, "model": self.build["model"], "complete": False,
-            PROGRESS_KEY: {"build": self.build, "chunk_size": self.chunk_size, "rows": rows, "products": products},
+            PROGRESS_KEY: {"build": self.build, "chunk_size": self.chunk_size, "rows": rows, "products": products,
+                           "bm25": self.bm25.to_json() if self.bm25 else None},
         })
         _give_back_freed_memory()
         self.seconds["index"] += time.perf_counter() - began

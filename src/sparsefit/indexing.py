@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,11 @@ from sparsefit.data import Catalog
 from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.files import replace_file
-from sparsefit.index import IndexLocation, SparseIndex
+from sparsefit.index import Bm25Model, IndexLocation, SparseIndex
 from sparsefit.models import Encoder
 from sparsefit.progress import progress_bar
 
-INDEX_FORMAT = 1  # bump when the way we index changes, so old indexes are rebuilt
+INDEX_FORMAT = 2  # bump when the way we index changes, so old indexes are rebuilt (2: Qdrant's BM25 beside the model's)
 
 
 def payload_fingerprint(catalog: Catalog) -> str:
@@ -111,12 +112,33 @@ def catalog_index(
             seconds["encode"] = seconds["index"] = 0.0
             return index, vectors
     index.close()
+    bm25 = catalog_bm25(catalog)
     index, vectors = build_index(encoder, catalog, location, batch_size=batch_size, show_progress=show_progress,
-                                 seconds=seconds)
+                                 seconds=seconds, bm25=bm25)
     if vectors_file is not None:
         replace_file(vectors_file, lambda temporary: sp.save_npz(temporary, vectors), suffix=".npz")
-    index.set_metadata(complete_metadata(wanted, encoder, catalog.payload.columns))
+    index.set_metadata(complete_metadata(wanted, encoder, catalog.payload.columns, bm25=bm25[0].to_json()))
     return index, vectors
+
+
+def catalog_bm25(catalog: Catalog) -> tuple[Bm25Model, sp.csr_matrix]:
+    """Qdrant's BM25 for ``catalog`` (its average length measured) and the products' BM25 vectors; computed once
+    per catalog object (a run indexes the same catalog for every round)."""
+    cached = _BM25_OF.get(catalog)
+    if cached is None:
+        model = Bm25Model.fit(catalog.texts)
+        cached = _BM25_OF[catalog] = (model, model.documents(catalog.texts))
+    return cached
+
+
+_BM25_OF: weakref.WeakKeyDictionary[Catalog, tuple[Bm25Model, sp.csr_matrix]] = weakref.WeakKeyDictionary()
+
+
+def index_bm25(index: SparseIndex) -> Bm25Model | None:
+    """The BM25 model an index was built with (its metadata), None for an index without BM25 vectors."""
+    if not index.has_bm25:
+        return None
+    return Bm25Model.from_json(index.get_metadata().get("bm25"))
 
 
 def check_index_model(index: SparseIndex, encoder: Encoder, run: Path) -> None:
@@ -141,8 +163,10 @@ def build_index(
     chunk: int = 4096,
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
+    bm25: tuple[Bm25Model, sp.csr_matrix] | None = None,
 ) -> tuple[SparseIndex, sp.csr_matrix]:
-    """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists).
+    """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists), with Qdrant's
+    BM25 vectors beside (``bm25``: the model and the products' vectors; default: :func:`catalog_bm25`).
 
     The catalog is encoded first and upserted in one call (a two-stage index takes its
     thresholds from the whole catalog). Returns the open index and the catalog's vectors
@@ -161,7 +185,7 @@ def build_index(
     encoded = time.perf_counter()
     with progress_bar(f"indexing {len(catalog):,} products", len(catalog), enabled=show_progress) as advance:
         payloads = [catalog.payload_of(i) for i in range(len(catalog))]
-        index.upsert(catalog.ids, vectors, payloads, progress=advance)
+        index.upsert(catalog.ids, vectors, payloads, progress=advance, bm25=(bm25 or catalog_bm25(catalog))[1])
     seconds["encode"] = encoded - began
     seconds["index"] = time.perf_counter() - encoded
     return index, vectors

@@ -17,13 +17,17 @@ from pathlib import Path
 
 from sparsefit.errors import SparsefitError
 from sparsefit.index.base import Hit, Modifier, SparseIndex
+from sparsefit.index.bm25 import Bm25Model
 from sparsefit.index.filters import Filter, Match, Range, parse_filter
+from sparsefit.index.fusion import Fusion
 from sparsefit.index.ids import point_id
 from sparsefit.index.location import IndexLocation
 from sparsefit.index.two_stage import TwoStage
 
 __all__ = [
+    "Bm25Model",
     "Filter",
+    "Fusion",
     "Hit",
     "IndexLocation",
     "Match",
@@ -52,6 +56,7 @@ def open_index(
     shards: int | None = None,
     replicas: int | None = None,
     write_consistency: int | None = None,
+    bm25: bool = False,
 ) -> SparseIndex:
     """Open (or create) a sparse index.
 
@@ -63,6 +68,8 @@ def open_index(
     ``modifier`` is ``"none"`` or ``"idf"`` for a new index; for an existing one it is checked
     (``None`` accepts what is there). ``two_stage`` likewise: a new index gets candidate vectors
     for two-stage search (see :class:`TwoStage`); an existing one must have been built with them.
+    ``bm25=True`` gives a new index a second sparse vector, ``"bm25"``, for Qdrant's BM25 (IDF modifier; see
+    :mod:`sparsefit.index.bm25`); an existing index has it or not (:attr:`SparseIndex.has_bm25`).
     ``on_disk`` keeps a new index's sparse index and payloads on disk. ``shards``, ``replicas`` and
     ``write_consistency`` shard and replicate a new collection on a server (None: the server's
     default); a Qdrant Edge folder is one local shard and refuses them.
@@ -99,6 +106,7 @@ def open_index(
             on_disk=on_disk,
             modifier=modifier,
             two_stage=two_stage,
+            bm25=bm25,
             **sharding,
         )
     if url is not None:
@@ -114,6 +122,7 @@ def open_index(
             modifier=modifier,
             timeout=timeout,
             two_stage=two_stage,
+            bm25=bm25,
             **sharding,
         )
     if path is None:
@@ -124,5 +133,5 @@ def open_index(
     from sparsefit.index.edge import EdgeIndex
 
     return EdgeIndex(
-        path, create=create, recreate=recreate, on_disk=on_disk, modifier=modifier, two_stage=two_stage
+        path, create=create, recreate=recreate, on_disk=on_disk, modifier=modifier, two_stage=two_stage, bm25=bm25
     )

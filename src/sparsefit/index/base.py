@@ -33,7 +33,9 @@ from typing import Any, ClassVar, Literal
 import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
+from sparsefit.index.bm25 import BM25_VECTOR
 from sparsefit.index.filters import Filter, check_key, filters_per_row
+from sparsefit.index.fusion import Fusion
 from sparsefit.index.ids import point_id, point_number, unique_point_ids
 from sparsefit.index.payloads import clean_payload, split_payload
 from sparsefit.index.two_stage import (
@@ -72,7 +74,8 @@ class Hit:
 class PreparedPoint:
     """A point as every engine needs it: id, vector parts (maybe empty), payload with ``_id``.
 
-    ``candidate`` is the two-stage candidate vector (indices, values), None without two-stage.
+    ``candidate`` is the two-stage candidate vector (indices, values), None without two-stage;
+    ``bm25`` the point's Qdrant BM25 vector, None in an index without one.
     """
 
     id: int | str
@@ -80,18 +83,25 @@ class PreparedPoint:
     values: list[float]
     payload: dict[str, Any]
     candidate: tuple[list[int], list[float]] | None = None
+    bm25: tuple[list[int], list[float]] | None = None
 
     def named_vectors(self) -> dict[str, tuple[list[int], list[float]]]:
         """The point's non-empty vectors by name, as (indices, values); none for an all-zero row."""
         vectors = {VECTOR_NAME: (self.indices, self.values)} if self.indices else {}
         if self.candidate is not None and self.candidate[0]:
             vectors[CANDIDATE_VECTOR] = self.candidate
+        if self.bm25 is not None and self.bm25[0]:
+            vectors[BM25_VECTOR] = self.bm25
         return vectors
 
 
 @dataclass(frozen=True)
 class PreparedQuery:
-    """A non-empty query vector, its filter and the number of results wanted from the engine."""
+    """A non-empty query vector, its filter and the number of results wanted from the engine.
+
+    ``using`` names the vector searched (the learned one, or Qdrant's BM25). A hybrid query has ``legs``
+    instead, (vector name, indices, values) each, fused in the engine as ``fusion`` says.
+    """
 
     indices: list[int]
     values: list[float]
@@ -99,6 +109,10 @@ class PreparedQuery:
     limit: int
     candidate: tuple[list[int], list[float]] | None = None  # two-stage: terms that find candidates
     candidates: int = 0  # two-stage: how many candidates are rescored
+    using: str = VECTOR_NAME
+    legs: tuple[tuple[str, list[int], list[float]], ...] | None = None
+    fusion: Fusion | None = None
+    depth: int = 0  # hybrid: products each leg prefetches (fixed, while ``limit`` may grow to settle a tie)
 
 
 RawHit = tuple[str, float, dict[str, Any]]  # product id, score, payload without "_id"
@@ -111,8 +125,15 @@ def raw_hit(point: Any, with_payload: bool) -> RawHit:
 
 
 def vector_names(two_stage: TwoStage | None) -> tuple[str, ...]:
-    """The sparse vectors an index is created with: the full one, and the candidate one for two-stage."""
+    """The sparse vectors an index is created with (besides BM25's): the full one, and the candidate one for two-stage."""
     return (VECTOR_NAME,) if two_stage is None else (VECTOR_NAME, CANDIDATE_VECTOR)
+
+
+def fusion_legs(query: PreparedQuery) -> tuple[list[tuple[str, list[int], list[float]]], Fusion]:
+    """A hybrid query's non-empty legs and the fusion over just those (a leg with no term finds nothing)."""
+    legs = query.legs or ()
+    present = [i for i, leg in enumerate(legs) if leg[1]]
+    return [legs[i] for i in present], (query.fusion or Fusion()).for_legs(present)
 
 
 # --------------------------------------------------------------------------- the interface
@@ -148,8 +169,12 @@ class SparseIndex(abc.ABC):
         *,
         batch_size: int | None = None,
         progress: Progress | None = None,
+        bm25: sp.csr_matrix | None = None,
     ) -> None:
         """Insert or replace one point per product id; ``progress(n)`` gets each batch's size.
+
+        ``bm25``: the products' Qdrant BM25 vectors (:class:`~sparsefit.index.bm25.Bm25Model`), one row each,
+        for an index created with ``bm25=True``.
 
         ``batch_size`` points go to the engine per call (default: the engine's ``upsert_batch_size``).
         When it returns, every point is stored (a server acknowledged each batch as written).
@@ -167,6 +192,7 @@ class SparseIndex(abc.ABC):
             )
         if payloads is not None and len(payloads) != len(ids):
             raise SparsefitError(f"upsert got {len(ids)} product ids but {len(payloads)} payloads")
+        bm25_rows = self._bm25_rows(bm25, len(ids), "upsert")
         batch_size = positive_int("batch_size", self.upsert_batch_size if batch_size is None else batch_size)
         pids = unique_point_ids(ids)
         candidates = self._candidate_rows(matrix)  # after every check: the first upsert fixes the thresholds
@@ -178,6 +204,7 @@ class SparseIndex(abc.ABC):
                     *rows.row(i),
                     clean_payload(payloads[i] if payloads is not None else None, ids[i]),
                     candidates.row(i) if candidates is not None else None,
+                    bm25_rows.row(i) if bm25_rows is not None else None,
                 )
                 for i in range(start, min(start + batch_size, len(ids)))
             ]
@@ -188,26 +215,27 @@ class SparseIndex(abc.ABC):
 
     def search(
         self,
-        vector: sp.csr_matrix,
+        vector: sp.csr_matrix | None,
         limit: int = 10,
         filter: Filter | None = None,
         with_payload: bool = True,
         *,
         exact: bool = False,
+        bm25: sp.csr_matrix | None = None,
+        fusion: Fusion | None = None,
     ) -> list[Hit]:
-        """Top ``limit`` products by dot product with a one-row sparse ``vector``.
+        """Top ``limit`` products by dot product with a one-row sparse ``vector`` (see :meth:`search_batch`).
 
         ``exact=True`` skips the candidate stage of a two-stage index (no effect otherwise).
         """
-        if sp.issparse(vector) and vector.shape[0] != 1:
-            raise SparsefitError(
-                f"search takes one query row, got {vector.shape[0]}", hint="use search_batch"
-            )
-        return self.search_batch(vector, limit, filter, with_payload, exact=exact)[0]
+        for given in (vector, bm25):
+            if sp.issparse(given) and given.shape[0] != 1:
+                raise SparsefitError(f"search takes one query row, got {given.shape[0]}", hint="use search_batch")
+        return self.search_batch(vector, limit, filter, with_payload, exact=exact, bm25=bm25, fusion=fusion)[0]
 
     def search_batch(
         self,
-        vectors: sp.csr_matrix,
+        vectors: sp.csr_matrix | None,
         limit: int = 10,
         filters: Filter | Sequence[Filter | None] | None = None,
         with_payload: bool = False,
@@ -215,21 +243,35 @@ class SparseIndex(abc.ABC):
         progress: Progress | None = None,
         *,
         exact: bool = False,
+        bm25: sp.csr_matrix | None = None,
+        fusion: Fusion | None = None,
     ) -> list[list[Hit]]:
         """Top ``limit`` products for each query row; one filter for all rows or one per row.
 
-        All-zero rows get no hits. Without ``with_payload`` each ``Hit.payload`` is ``{}``.
-        ``exact=True`` skips the candidate stage of a two-stage index.
+        ``vectors`` alone searches the learned sparse vectors; ``bm25`` alone (the queries' Qdrant BM25 rows)
+        searches BM25; both make one hybrid Qdrant query per row, its two legs fused in the engine as
+        ``fusion`` says (default: RRF, equal weights). All-zero rows get no hits. Without ``with_payload``
+        each ``Hit.payload`` is ``{}``. ``exact=True`` skips the candidate stage of a two-stage index
+        (a hybrid query's learned leg always searches exactly).
         """
         self._check_open()
         limit = positive_int("search limit", limit)
         batch_size = positive_int("batch_size", batch_size)
-        rows = sparse_rows(vectors, what="query vectors")
-        per_row = filters_per_row(filters, len(rows))
+        if vectors is None and bm25 is None:
+            raise SparsefitError("search got no query vectors", hint="pass the learned query vectors, bm25=, or both")
+        rows = sparse_rows(vectors, what="query vectors") if vectors is not None else None
+        count = len(rows) if rows is not None else bm25.shape[0] if sp.issparse(bm25) else 0
+        bm25_rows = self._bm25_rows(bm25, count, "search") if bm25 is not None else None
+        if fusion is not None and not isinstance(fusion, Fusion):
+            raise SparsefitError(f"fusion must be a Fusion, got {type(fusion).__name__}")
+        legs = [(VECTOR_NAME, rows)] * (rows is not None) + [(BM25_VECTOR, bm25_rows)] * (bm25_rows is not None)
+        if len(legs) > 1 and fusion is not None and len(fusion.weights) != len(legs):
+            raise SparsefitError(f"the fusion has {len(fusion.weights)} weights for {len(legs)} legs")
+        per_row = filters_per_row(filters, count)
         out: list[list[Hit]] = []
-        for start in range(0, len(rows), batch_size):
-            stop = min(start + batch_size, len(rows))
-            out.extend(self._search_rows(rows, range(start, stop), per_row, limit, with_payload, exact))
+        for start in range(0, count, batch_size):
+            stop = min(start + batch_size, count)
+            out.extend(self._search_rows(legs, range(start, stop), per_row, limit, with_payload, exact, fusion))
             if progress is not None:
                 progress(stop - start)
         return out
@@ -255,6 +297,11 @@ class SparseIndex(abc.ABC):
     @abc.abstractmethod
     def modifier(self) -> Modifier:
         """The sparse modifier the index was built with: ``"none"`` or ``"idf"``."""
+
+    @property
+    @abc.abstractmethod
+    def has_bm25(self) -> bool:
+        """True if the index holds Qdrant BM25 vectors (created with ``bm25=True``)."""
 
     @abc.abstractmethod
     def set_metadata(self, meta: Mapping[str, Any]) -> None:
@@ -348,21 +395,45 @@ class SparseIndex(abc.ABC):
             self._store_two_stage(two_stage)
         self.two_stage = two_stage
 
+    def _bm25_rows(self, bm25: sp.csr_matrix | None, count: int, action: str) -> SparseRows | None:
+        """Validated BM25 rows, one per product or query, for an index that has BM25 vectors."""
+        if bm25 is None:
+            return None
+        if not self.has_bm25:
+            raise SparsefitError(
+                "this index has no BM25 vectors (it was built before sparsefit indexed Qdrant's BM25 beside the model)",
+                hint="rebuild it (sparsefit index, or train again) to search with BM25 or hybrid retrieval",
+            )
+        rows = sparse_rows(bm25, what="BM25 vectors")
+        if len(rows) != count:
+            raise SparsefitError(f"{action} got {count} rows but {len(rows)} BM25 rows", hint="pass one BM25 row per row")
+        return rows
+
     def _search_rows(
         self,
-        rows: SparseRows,
+        legs: list[tuple[str, SparseRows]],
         which: range,
         filters: list[Filter | None],
         limit: int,
         with_payload: bool,
         exact: bool = False,
+        fusion: Fusion | None = None,
     ) -> list[list[Hit]]:
         results: list[list[Hit]] = [[] for _ in which]
-        todo = [k for k, i in enumerate(which) if rows.row(i)[0]]
+        todo = [k for k, i in enumerate(which) if any(rows.row(i)[0] for _, rows in legs)]
         fetch = limit + 1
-        two_stage = None if exact else self.two_stage
+        two_stage = None if exact or legs[0][0] != VECTOR_NAME else self.two_stage
         while todo:
-            queries = [self._prepared_query(rows.row(which[k]), filters[which[k]], fetch, two_stage) for k in todo]
+            if len(legs) == 1:
+                name, rows = legs[0]
+                queries = [self._prepared_query(rows.row(which[k]), filters[which[k]], fetch, two_stage, name)
+                           for k in todo]
+            else:
+                queries = [PreparedQuery([], [], filters[which[k]], fetch,
+                                         legs=tuple((name, *rows.row(which[k])) for name, rows in legs),
+                                         fusion=fusion or Fusion(weights=(1.0,) * len(legs)),
+                                         depth=max((fusion or Fusion()).prefetch, limit))
+                           for k in todo]
             raw = self._query(queries, with_payload)
             again = []
             for k, hits in zip(todo, raw):
@@ -375,10 +446,11 @@ class SparseIndex(abc.ABC):
 
     @staticmethod
     def _prepared_query(
-        row: tuple[list[int], list[float]], f: Filter | None, fetch: int, two_stage: TwoStage | None
+        row: tuple[list[int], list[float]], f: Filter | None, fetch: int, two_stage: TwoStage | None,
+        using: str = VECTOR_NAME,
     ) -> PreparedQuery:
         if two_stage is None or two_stage.thresholds is None:
-            return PreparedQuery(*row, f, fetch)
+            return PreparedQuery(*row, f, fetch, using=using)
         return PreparedQuery(*row, f, fetch, heaviest_terms(*row, two_stage.query_terms),
                              max(two_stage.candidates, fetch))
 

@@ -41,9 +41,12 @@ from sparsefit.index.base import (
     RawHit,
     SparseIndex,
     check_modifier,
+    fusion_legs,
     raw_hit,
     vector_names,
 )
+from sparsefit.index.bm25 import BM25_VECTOR
+from sparsefit.index.fusion import Fusion
 from sparsefit.index.filters import Condition, Filter, Match
 from sparsefit.index.ids import point_id
 from sparsefit.index.location import check_sharding
@@ -97,6 +100,7 @@ class ClientIndex(SparseIndex):
         shards: int | None = None,
         replicas: int | None = None,
         write_consistency: int | None = None,
+        bm25: bool = False,
         upsert_batch_size: int = 256,
         upsert_parallel: int = 4,
         upsert_retries: int = 5,
@@ -114,6 +118,7 @@ class ClientIndex(SparseIndex):
         self.upsert_retries = upsert_retries
         self.retry_backoff = float(retry_backoff)
         self.retried = 0  # transient upsert failures sent again, since the index was opened
+        self._bm25: bool | None = None
         self._retry_lock = threading.Lock()
         if sum(x is not None for x in (url, location, path)) != 1:
             raise SparsefitError("give exactly one of url, location or path for a Qdrant client")
@@ -133,7 +138,7 @@ class ClientIndex(SparseIndex):
         self._send_lock: AbstractContextManager[object] = threading.Lock() if self.local else nullcontext()
         self._client = self._connect(url, location, path, api_key, timeout)
         try:
-            self._open_collection(create, recreate, on_disk, modifier, two_stage)
+            self._open_collection(create, recreate, on_disk, modifier, two_stage, bm25)
         except BaseException:
             self._client.close()
             raise
@@ -201,6 +206,7 @@ class ClientIndex(SparseIndex):
         on_disk: bool,
         modifier: Modifier | None,
         two_stage: TwoStage | None,
+        bm25: bool = False,
     ) -> None:
         name = self.collection
         with self._errors("open the collection"):
@@ -217,14 +223,16 @@ class ClientIndex(SparseIndex):
                 hint="check the collection name, or build the index first",
             )
         else:
-            self._create_collection(on_disk, modifier or "none", two_stage)
+            self._create_collection(on_disk, modifier or "none", two_stage, bm25)
 
-    def _create_collection(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None) -> None:
+    def _create_collection(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None, bm25: bool) -> None:
         params = qm.SparseVectorParams(
             index=qm.SparseIndexParams(on_disk=True) if on_disk else None,  # the inverted index, memory-mapped
             modifier=qm.Modifier.IDF if modifier == "idf" else None,
         )
         vectors = {name: params for name in vector_names(two_stage)}
+        if bm25:  # Qdrant's BM25: term-frequency weights, IDF from the engine
+            vectors[BM25_VECTOR] = qm.SparseVectorParams(index=params.index, modifier=qm.Modifier.IDF)
         with self._errors("create the collection"):
             self._client.create_collection(
                 self.collection,
@@ -252,9 +260,7 @@ class ClientIndex(SparseIndex):
     @property
     def modifier(self) -> Modifier:
         """The sparse modifier of the collection: ``"none"`` or ``"idf"``."""
-        with self._errors("read the collection"):
-            info = self._client.get_collection(self.collection)
-        params = (info.config.params.sparse_vectors or {}).get(VECTOR_NAME)
+        params = self._sparse_config().get(VECTOR_NAME)
         if params is None:
             raise SparsefitError(
                 f'collection "{self.collection}" in {self.where} has no sparse vector '
@@ -262,6 +268,18 @@ class ClientIndex(SparseIndex):
                 hint="it was not built by sparsefit; pick another collection or recreate it",
             )
         return "idf" if params.modifier == qm.Modifier.IDF else "none"
+
+    @property
+    def has_bm25(self) -> bool:
+        """True if the collection holds Qdrant BM25 vectors."""
+        if self._bm25 is None:  # asked once: a collection's vectors never change
+            self._bm25 = BM25_VECTOR in self._sparse_config()
+        return self._bm25
+
+    def _sparse_config(self) -> dict[str, Any]:
+        with self._errors("read the collection"):
+            info = self._client.get_collection(self.collection)
+        return dict(info.config.params.sparse_vectors or {})
 
     # ----- writes
 
@@ -304,6 +322,9 @@ class ClientIndex(SparseIndex):
         for q in queries:
             f = client_filter(q.filter)
             prefetch = params = None
+            if q.legs is not None:
+                requests.append(_hybrid_request(q, f, selector))
+                continue
             if q.candidate is not None:
                 find = qm.SparseVector(indices=q.candidate[0], values=q.candidate[1])
                 prefetch = qm.Prefetch(query=find, using=CANDIDATE_VECTOR, limit=q.candidates, filter=f)
@@ -314,7 +335,7 @@ class ClientIndex(SparseIndex):
                     prefetch=prefetch,
                     params=params,
                     query=qm.SparseVector(indices=q.indices, values=q.values),
-                    using=VECTOR_NAME,
+                    using=q.using,
                     limit=q.limit,
                     filter=f,
                     with_payload=selector,
@@ -368,6 +389,35 @@ class ClientIndex(SparseIndex):
     def _close(self) -> None:
         with self._errors("close"):
             self._client.close()
+
+
+def _hybrid_request(q: PreparedQuery, f: qm.Filter | None, selector: Any) -> qm.QueryRequest:
+    """One Qdrant query: a prefetch per non-empty leg, fused by the engine."""
+    legs, fusion = fusion_legs(q)
+    depth = q.depth or max(fusion.prefetch, q.limit)
+    prefetch = [qm.Prefetch(query=qm.SparseVector(indices=idx, values=vals), using=name, limit=depth, filter=f)
+                for name, idx, vals in legs]
+    return qm.QueryRequest(prefetch=prefetch, query=client_fusion(fusion), limit=q.limit, filter=f,
+                           with_payload=selector, with_vector=False)
+
+
+def client_fusion(fusion: Fusion) -> Any:
+    """A :class:`Fusion` as qdrant-client's query over the prefetches, in their order.
+
+    Example:
+        >>> client_fusion(Fusion("rrf", (0.7, 0.3))).rrf.weights
+        [0.7, 0.3]
+    """
+    if fusion.method == "rrf":
+        return qm.RrfQuery(rrf=qm.Rrf(k=fusion.k, weights=list(fusion.weights)))
+    if fusion.method == "dbsf":
+        return qm.FusionQuery(fusion=qm.Fusion.DBSF)
+    terms = [
+        qm.MultExpression(mult=[w, qm.DivExpression(div=qm.DivParams(
+            left=f"$score[{i}]", right=qm.SumExpression(sum=[f"$score[{i}]", scale])))])
+        for i, (w, scale) in enumerate(zip(fusion.weights, fusion.scales or ()))
+    ]
+    return qm.FormulaQuery(formula=qm.SumExpression(sum=terms), defaults={f"$score[{i}]": 0.0 for i in range(len(terms))})
 
 
 def _point_vectors(p: PreparedPoint) -> dict[str, qm.SparseVector]:

@@ -38,9 +38,12 @@ from sparsefit.index.base import (
     RawHit,
     SparseIndex,
     check_modifier,
+    fusion_legs,
     raw_hit,
     vector_names,
 )
+from sparsefit.index.bm25 import BM25_VECTOR
+from sparsefit.index.fusion import Fusion
 from sparsefit.index.filters import Condition, Filter, Match
 from sparsefit.index.ids import point_id, point_key
 from sparsefit.index.payloads import ID_KEY, json_blob
@@ -108,6 +111,7 @@ class EdgeIndex(SparseIndex):
         on_disk: bool = False,
         modifier: Modifier | None = None,
         two_stage: TwoStage | None = None,
+        bm25: bool = False,
     ) -> None:
         super().__init__()
         check_modifier(modifier)
@@ -126,7 +130,7 @@ class EdgeIndex(SparseIndex):
                 hint="check the path, or build the index first",
             )
         else:
-            self._shard = self._create(on_disk, modifier or "none", two_stage)
+            self._shard = self._create(on_disk, modifier or "none", two_stage, bm25)
 
     # ----- open / create
 
@@ -135,7 +139,7 @@ class EdgeIndex(SparseIndex):
         with engine_errors("open the index", self.path):
             return qe.EdgeShard.load(str(self.path))
 
-    def _create(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None) -> qe.EdgeShard:
+    def _create(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None, bm25: bool) -> qe.EdgeShard:
         if self.path.is_dir() and any(self.path.iterdir()):
             raise SparsefitError(
                 f"{self.path} is not empty and holds no index",
@@ -146,6 +150,8 @@ class EdgeIndex(SparseIndex):
             modifier=qe.Modifier.Idf if modifier == "idf" else None, memory=memory
         )
         vectors = {name: params for name in vector_names(two_stage)}
+        if bm25:  # Qdrant's BM25: term-frequency weights, IDF from the engine
+            vectors[BM25_VECTOR] = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=memory)
         config = qe.EdgeConfig(sparse_vectors=vectors, payload_memory=memory)
         self.path.mkdir(parents=True, exist_ok=True)
         with engine_errors("create the index", self.path):
@@ -175,15 +181,26 @@ class EdgeIndex(SparseIndex):
     @property
     def modifier(self) -> Modifier:
         """The sparse modifier the shard was created with: ``"none"`` or ``"idf"``."""
-        try:
-            config = json.loads((self.path / CONFIG_FILE).read_text())
-            params = config["sparse_vectors"][VECTOR_NAME]
-        except (OSError, ValueError, KeyError) as e:
+        params = self._sparse_config().get(VECTOR_NAME)
+        if params is None:
             raise SparsefitError(
                 f"{self.path / CONFIG_FILE} has no sparse vector named {VECTOR_NAME!r}",
                 hint="this folder was not built by sparsefit; rebuild it with recreate=True",
-            ) from e
+            )
         return "idf" if str(params.get("modifier", "")).lower() == "idf" else "none"
+
+    @property
+    def has_bm25(self) -> bool:
+        """True if the shard holds Qdrant BM25 vectors."""
+        return BM25_VECTOR in self._sparse_config()
+
+    def _sparse_config(self) -> dict[str, Any]:
+        try:
+            vectors = json.loads((self.path / CONFIG_FILE).read_text())["sparse_vectors"]
+        except (OSError, ValueError, KeyError) as e:
+            raise SparsefitError(f"{self.path / CONFIG_FILE} cannot be read: {e}",
+                                 hint="this folder was not built by sparsefit; rebuild it with recreate=True") from e
+        return vectors if isinstance(vectors, dict) else {}
 
     # ----- writes
 
@@ -259,6 +276,9 @@ class EdgeIndex(SparseIndex):
         for q in queries:
             f = edge_filter(q.filter)
             prefetches = params = None
+            if q.legs is not None:
+                requests.append(_hybrid_request(q, f, selector))
+                continue
             if q.candidate is not None:
                 find = qe.Query.Nearest(qe.SparseVector(*q.candidate), using=CANDIDATE_VECTOR)
                 prefetches = [qe.Prefetch(limit=q.candidates, query=find, filter=f)]
@@ -268,7 +288,7 @@ class EdgeIndex(SparseIndex):
                     limit=q.limit,
                     prefetches=prefetches,
                     params=params,
-                    query=qe.Query.Nearest(qe.SparseVector(q.indices, q.values), using=VECTOR_NAME),
+                    query=qe.Query.Nearest(qe.SparseVector(q.indices, q.values), using=q.using),
                     filter=f,
                     with_payload=selector,
                     with_vector=False,
@@ -322,6 +342,35 @@ class EdgeIndex(SparseIndex):
         with engine_errors("close the index", self.path):
             self._shard.flush()
             self._shard.close()
+
+
+def _hybrid_request(q: PreparedQuery, f: qe.Filter | None, selector: Any) -> qe.QueryRequest:
+    """One Qdrant query: a prefetch per non-empty leg, fused by the engine."""
+    legs, fusion = fusion_legs(q)
+    depth = q.depth or max(fusion.prefetch, q.limit)
+    prefetches = [qe.Prefetch(limit=depth, query=qe.Query.Nearest(qe.SparseVector(idx, vals), using=name), filter=f)
+                  for name, idx, vals in legs]
+    return qe.QueryRequest(limit=q.limit, prefetches=prefetches, query=edge_fusion(fusion), filter=f,
+                           with_payload=selector, with_vector=False)
+
+
+def edge_fusion(fusion: Fusion) -> Any:
+    """A :class:`Fusion` as Qdrant Edge's scoring query over the prefetches, in their order.
+
+    Example:
+        >>> edge_fusion(Fusion("dbsf")) is not None
+        True
+    """
+    if fusion.method == "rrf":
+        return qe.Fusion.Rrf(k=fusion.k, weights=list(fusion.weights))
+    if fusion.method == "dbsf":
+        return qe.Fusion.Dbsf()
+    e = qe.Expression
+    terms = [
+        e.Mult([e.Constant(w), e.Div(e.Variable(f"$score[{i}]"), e.Sum([e.Variable(f"$score[{i}]"), e.Constant(scale)]), 0.0)])
+        for i, (w, scale) in enumerate(zip(fusion.weights, fusion.scales or ()))
+    ]
+    return qe.Formula(e.Sum(terms), defaults={f"$score[{i}]": 0.0 for i in range(len(terms))})
 
 
 def _point_vectors(p: PreparedPoint) -> dict[str, qe.SparseVector]:

@@ -94,9 +94,11 @@ class IndexLocation:
         recreate: bool = False,
         modifier: Modifier | None = None,
         timeout: int | None = None,
+        bm25: bool = True,
     ) -> SparseIndex:
         """Open the index here (``create``: create it when missing). ``recreate`` empties it and builds it for
-        ``two_stage``; a reopened index keeps the mode it was built with (its metadata tells)."""
+        ``two_stage`` (and, unless ``bm25=False``, with Qdrant's BM25 vector beside the model's); a reopened
+        index keeps the mode it was built with (its metadata tells)."""
         from sparsefit.index import open_index
 
         return open_index(
@@ -104,6 +106,7 @@ class IndexLocation:
             create=create, recreate=recreate, modifier=modifier, timeout=timeout,
             two_stage=self.two_stage if recreate else None, on_disk=self.on_disk,
             shards=self.shards, replicas=self.replicas, write_consistency=self.write_consistency,
+            bm25=bm25,
         )
 
 
