@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     seed: int = Field(13, description="seed for the split and everything random")
     test_judgments: Path | None = Field(None, description="a separate file of held-out judgments (instead of a random split)")
     split_file: Path | None = Field(None, description="reuse the query split saved in this split.json")
+    validation_queries: int = Field(
+        500, ge=0, description="training queries kept out of training to fit hybrid fusion weights on (at most a tenth of them; 0: none, hybrid rows not fitted)"
+    )
+    fusion: Literal["rrf", "dbsf", "formula"] = Field(
+        "rrf", description="how hybrid retrieval fuses the model's and BM25's results in Qdrant: weighted RRF, DBSF, or a formula of squashed scores"
+    )
 
     # -- models and encoding ---------------------------------------------------------------
     models: list[str] = Field(["splade-tiny"], description="base models to evaluate: aliases, folders or hub ids")

@@ -36,13 +36,14 @@ class RunFolder:
 
     Writers (the trainer, ``evaluate``) and readers (``serve``, ``search``, the studio) go through it, so a
     file name is typed once. Stages are ``inputs``, ``queries``, ``baselines``, ``round-N/train``,
-    ``round-N/evaluate``, ``average/evaluate`` and ``export``.
+    ``round-N/evaluate``, ``average/evaluate``, ``hybrid`` and ``export``.
     """
 
     EXPORT = "export"
     BASELINES = "baselines"
     AVERAGE = "average"  # the weight average of the rounds' models (the exported model by default)
     AVERAGE_EVALUATED = "average/evaluate"
+    HYBRID = "hybrid"  # the exported model fused with Qdrant's BM25, weights fitted on the validation queries
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -65,6 +66,10 @@ class RunFolder:
     index = property(lambda self: self.path / "index", doc="the Qdrant Edge index of the exported model")
     baselines = property(lambda self: self.path / self.BASELINES, doc="BM25 and the untuned base model's metrics")
     average = property(lambda self: self.path / self.AVERAGE, doc="the rounds' weight average: model and metrics")
+    hybrid = property(lambda self: self.path / self.HYBRID, doc="the exported model + Qdrant's BM25: metrics")
+    validation = property(lambda self: self.path / "validation.json",
+                          doc="the training queries kept out of training to fit fusion weights on")
+    fusion = property(lambda self: self.path / "fusion.json", doc="the fitted hybrid fusions (base and tuned model)")
 
     def round(self, n: int) -> Path:
         """Round ``n``'s folder: model/, training.json, metrics.json, negatives.json, mining.json."""
@@ -145,7 +150,8 @@ class RunFolder:
     def systems(self) -> list[dict[str, Any]]:
         """Every evaluated system so far, in order: baselines, the rounds, the rounds' average.
 
-        Each: name, kind, role (``bm25``, ``base``, ``round``, ``average``), round (or None), mean metrics,
+        Each: name, kind, role (``bm25``, ``bm25-qdrant``, ``base``, ``hybrid-base``, ``round``, ``average``,
+        ``hybrid``), round (or None), mean metrics,
         seconds, and the nDCG@10 ratio to BM25. A damaged metrics file is an error that names it (files are
         written atomically, so a damaged one is not a file being written).
         """
@@ -154,6 +160,7 @@ class RunFolder:
                         key=lambda f: int(f.parent.name) if f.parent.name.isdigit() else -1)
         files += [(file, "round", int(file.parent.name)) for file in rounds if file.parent.name.isdigit()]
         files += [(file, "average", None) for file in [self.metrics(self.average)] if file.is_file()]
+        files += [(file, "hybrid", None) for file in [self.metrics(self.hybrid)] if file.is_file()]
         out = []
         for file, source, n in files:
             data = read_json(file)
@@ -161,10 +168,12 @@ class RunFolder:
                 if not isinstance(system, dict) or not isinstance(system.get("mean"), dict) or "name" not in system:
                     raise SparsefitError("file is damaged (a system without its name or mean metrics)", file=file,
                                          hint="delete it and resume the run to evaluate that stage again")
-                role = source if source != "baseline" else ("bm25" if system["name"] == "bm25" else "base")
+                roles = {"bm25": "bm25-qdrant", "hybrid": "hybrid-base"}
+                role = (source if source != "baseline" else "bm25" if system["name"] == "bm25"
+                        else roles.get(system.get("kind"), "base"))
                 out.append({"name": system["name"], "kind": system.get("kind"), "role": role, "round": n,
                             "metrics": system["mean"], "seconds": system.get("seconds", {}), "source": source})
-        bm25 = next((s["metrics"].get("ndcg@10") for s in out if s["role"] == "bm25"), None)
+        bm25 = next((s["metrics"].get("ndcg@10") for s in out if s["name"] == "bm25"), None)
         for s in out:
             s["ndcg@10_vs_baseline"] = round(s["metrics"]["ndcg@10"] / bm25, 4) if bm25 else None
         return out

@@ -98,7 +98,7 @@ def evaluate_bm25(catalog: Catalog, test: Judgments, *, retrieve_k: int = 100) -
     indexed = time.perf_counter()
     ranked = baseline.search([test.query_text(k) for k in keys], k=retrieve_k)
     seconds = {"index": indexed - started, "search": time.perf_counter() - indexed}
-    return _result("bm25", "bm25", test, dict(zip(keys, ranked)), seconds)
+    return score_run("bm25", "bm25", test, dict(zip(keys, ranked)), seconds)
 
 
 def evaluate_encoder(
@@ -119,10 +119,10 @@ def evaluate_encoder(
     hits = index.search_batch(vectors, limit=retrieve_k)
     seconds["search"] = time.perf_counter() - started
     run = {key: [(hit.product_id, hit.score) for hit in row] for key, row in zip(keys, hits)}
-    return _result(name or encoder.name, "encoder", test, run, seconds)
+    return score_run(name or encoder.name, "encoder", test, run, seconds)
 
 
-def _result(name: str, kind: str, test: Judgments, run: dict, seconds: dict[str, float]) -> SystemResult:
+def score_run(name: str, kind: str, test: Judgments, run: dict, seconds: dict[str, float]) -> SystemResult:
     per_query = per_query_metrics(test.qrels(), run, relevant_threshold=test.scheme.relevant_threshold)
     return SystemResult(name=name, kind=kind, per_query=per_query, mean=mean_metrics(per_query), seconds=seconds, run=run)
 

@@ -27,7 +27,7 @@ class SystemResult:
     """One retrieval system's results on the test queries."""
 
     name: str
-    kind: str  # "bm25" | "encoder"
+    kind: str  # "bm25" | "encoder" | "hybrid"
     per_query: dict[str, dict[str, float]]
     mean: dict[str, float]
     seconds: dict[str, float] = field(default_factory=dict)
@@ -36,7 +36,8 @@ class SystemResult:
 
 @dataclass
 class Report:
-    """Every system on the same queries; the first system is the baseline for the paired tests."""
+    """Every system on the same queries; the first system is the baseline for the paired tests, and the first
+    hybrid system (the base model fused with BM25), when there is one, the reference for a second test."""
 
     systems: list[SystemResult]
     queries: dict[str, str]  # query key -> query text
@@ -57,13 +58,20 @@ class Report:
     def mean(self, name: str) -> dict[str, float]:
         return self.system(name).mean
 
-    def comparisons(self, metric: str = "ndcg@10") -> dict[str, dict]:
-        """Paired randomization test of each system against the baseline on ``metric``."""
-        base = {q: m[metric] for q, m in self.baseline.per_query.items()}
+    @property
+    def reference(self) -> SystemResult | None:
+        """The first hybrid system (the untuned model fused with BM25): does tuning beat what hybrid gives for free?"""
+        return next((s for s in self.systems if s.kind == "hybrid"), None)
+
+    def comparisons(self, metric: str = "ndcg@10", against: SystemResult | None = None) -> dict[str, dict]:
+        """Paired randomization test of each other system against ``against`` (default: the baseline) on ``metric``."""
+        against = against or self.baseline
+        base = {q: m[metric] for q, m in against.per_query.items()}
         results = {}
-        for system in self.systems[1:]:
-            other = {q: m[metric] for q, m in system.per_query.items()}
-            results[system.name] = paired_test(other, base)
+        for system in self.systems:
+            if system is not against:
+                other = {q: m[metric] for q, m in system.per_query.items()}
+                results[system.name] = paired_test(other, base)
         return results
 
     # -- output ----------------------------------------------------------------------------
@@ -75,23 +83,31 @@ class Report:
             table.add_column(_HEADERS.get(metric, metric), justify="right")
         table.add_column(f"nDCG@10 vs {self.baseline.name}", justify="right")
         table.add_column("p (paired)", justify="right")
+        reference = self.reference
+        if reference is not None:
+            table.add_column(f"p vs {reference.name.split(',')[0]}", justify="right")
         table.add_column("seconds", justify="right")
         comparisons = self.comparisons()
+        versus = self.comparisons(against=reference) if reference is not None else {}
         base_ndcg = self.baseline.mean["ndcg@10"]
         for system in self.systems:
             row = [system.name] + [f"{system.mean[m]:.4f}" for m in METRICS]
             if system is self.baseline:
-                row += ["1.000×", "", ""]
+                row += ["1.000×", ""]
             else:
                 ratio = system.mean["ndcg@10"] / base_ndcg if base_ndcg else float("nan")
-                row += [f"{ratio:.3f}×", f"{comparisons[system.name]['p_value']:.3g}", ""]
-            row[-1] = f"{sum(system.seconds.values()):.1f}"
+                row += [f"{ratio:.3f}×", f"{comparisons[system.name]['p_value']:.3g}"]
+            if reference is not None:
+                row.append(f"{versus[system.name]['p_value']:.3g}" if system is not reference else "")
+            row.append(f"{sum(system.seconds.values()):.1f}")
             table.add_row(*row)
         return table
 
     def summary(self) -> dict:
         """The summary JSON: means, ratios, tests and timings per system."""
         comparisons = self.comparisons()
+        reference = self.reference
+        versus = self.comparisons(against=reference) if reference is not None else {}
         base_ndcg = self.baseline.mean["ndcg@10"]
         return {
             "test_queries": len(self.queries),
@@ -99,6 +115,7 @@ class Report:
             "label_scheme": self.scheme,
             "relevant_threshold": self.relevant_threshold,
             "baseline": self.baseline.name,
+            "reference": reference.name if reference is not None else None,
             "systems": [
                 {
                     "name": s.name,
@@ -106,6 +123,7 @@ class Report:
                     "metrics": s.mean,
                     "ndcg@10_vs_baseline": (s.mean["ndcg@10"] / base_ndcg) if base_ndcg else None,
                     "paired_test_vs_baseline": comparisons.get(s.name),
+                    "paired_test_vs_reference": versus.get(s.name),
                     "seconds": s.seconds,
                 }
                 for s in self.systems

@@ -9,14 +9,18 @@ import dataclasses
 import time
 from pathlib import Path
 
+import numpy as np
+
 from sparsefit.config import Settings, save_settings
 from sparsefit import distributed
 from sparsefit.devices import resolve_device
 from sparsefit.data import LabelScheme
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate_bm25, evaluate_encoder, make_report
+from sparsefit.evaluation.hybrid import evaluate_qdrant_bm25
 from sparsefit.evaluation.report import Report
 from sparsefit.files import make_folder, read_json, write_atomic, write_json
+from sparsefit.index import Fusion
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.pipeline.card import model_card
 from sparsefit.pipeline.inputs import (describe_inputs, exports_average, generate_training_queries, index_location, load_inputs,
@@ -105,6 +109,9 @@ class Trainer:
         write_json(run.inputs, describe_inputs(self.inputs))
         self.train = self.inputs.judgments.subset(set(self.inputs.split.train))
         self.test = self.inputs.judgments.subset(set(self.inputs.split.test))
+        self.validation = self._validation_part()  # kept out of training: hybrid fusion weights are fitted on it
+        if self.validation is not None:
+            self.train = self.train.subset(set(self.train.keys()) - set(self.validation.keys()))
         first, mined = default_positive_gains(self.inputs.judgments.scheme)
         self.positive_gains = (  # round 0, mining rounds
             first if settings.positive_min_gain is None else settings.positive_min_gain,
@@ -114,6 +121,21 @@ class Trainer:
             self._sample_training_queries(settings.train_products)
         self._loaded: tuple[int, Encoder] | None = None  # (round, its model) last loaded from disk
         self.repairs: list[dict] = read_json(run.repairs) if run.repairs.is_file() else []
+
+    def _validation_part(self):
+        """The training queries kept out of training to fit fusion weights on (``validation.json``, reused on
+        resume): ``validation_queries`` of them at most, and at most a tenth of the training queries with a
+        relevant judgment, drawn with the run's seed. None when there are none to keep."""
+        run = self.run
+        if run.validation.is_file():
+            keys = read_json(run.validation)["queries"]
+        else:
+            evaluable = sorted(self.train.keys_with_relevant())
+            count = min(self.settings.validation_queries, len(evaluable) // 10)
+            picked = np.random.default_rng(self.settings.seed + 7).choice(len(evaluable), size=count, replace=False)
+            keys = sorted(evaluable[i] for i in picked)
+            write_json(run.validation, {"queries": keys, "of_training_queries": len(self.train.keys())})
+        return self.train.subset(set(keys)) if keys else None
 
     def _sample_training_queries(self, count: int) -> None:
         """``--train-products N``: train on the queries with a round-0 positive among a seeded sample of N products.
@@ -151,12 +173,50 @@ class Trainer:
                 round_no = damaged.round
         if exports_average(self.settings):
             self._average()
+        self._hybrid_stage()
         return self.folder
+
+    def _hybrid(self, encoder: Encoder, index, role: str, name: str) -> list:
+        """The model's vectors and Qdrant's BM25 fused, weights fitted on the validation queries (saved in
+        ``fusion.json`` under ``role``), scored on the test queries; nothing without validation queries."""
+        from sparsefit.evaluation.hybrid import evaluate_hybrid, fit_fusion
+
+        if self.validation is None:
+            return []
+        s = self.settings
+        fusion = fit_fusion(encoder, index, self.validation, method=s.fusion, batch_size=s.batch_size)
+        write_json(self.run.fusion, {**read_optional(self.run.fusion), role: fusion.to_json()})
+        return [evaluate_hybrid(encoder, index, self.test, fusion, name=name,
+                                retrieve_k=s.retrieve_k, batch_size=s.batch_size)]
+
+    def fusion_summary(self) -> str | None:
+        """One line on the fitted fusions (``fusion.json``), for the report; None when none was fitted."""
+        fitted = read_optional(self.run.fusion)
+        if not fitted:
+            return None
+        parts = [f"{role}: {Fusion.from_json(data).describe()}" for role, data in fitted.items()]
+        queries = next(iter(fitted.values())).get("fitted", {}).get("queries")
+        return f"Hybrid = the model's vectors + Qdrant's BM25 in one Qdrant query; fusion fitted on {queries} validation queries (kept out of training): {'; '.join(parts)}"
+
+    def _hybrid_stage(self) -> None:
+        """The exported model fused with Qdrant's BM25 (weights fitted on the validation queries), on the test queries."""
+        if self.state.done(RunFolder.HYBRID):
+            return
+        started = time.perf_counter()
+        folder = self.final_model_folder()
+        encoder = load_encoder(str(folder), max_seq_length=self.settings.max_seq_length, device=self.device)
+        index, _ = self._index_for(encoder, None)
+        with index:
+            systems = self._hybrid(encoder, index, "tuned", "hybrid (tuned)")
+        if systems:
+            save_systems(self.run.hybrid, systems)
+        self._time("hybrid", started)
+        self.state.mark(RunFolder.HYBRID)
 
     def _redo_from(self, round_no: int, reason: str) -> None:
         from sparsefit.progress import console
 
-        forgotten = [s for s in self.state.stages if s == RunFolder.EXPORT or s.startswith(RunFolder.AVERAGE)
+        forgotten = [s for s in self.state.stages if s in (RunFolder.EXPORT, RunFolder.HYBRID) or s.startswith(RunFolder.AVERAGE)
                      or (RunFolder.stage_round(s) is not None and RunFolder.stage_round(s) >= round_no)]
         self.state.forget(forgotten)
         self._loaded = None
@@ -176,8 +236,11 @@ class Trainer:
         base = self._load_base()
         index, _ = self._index_for(base, self.run.vectors(self.run.baselines))
         with index:
+            if self.settings.bm25:
+                systems.append(evaluate_qdrant_bm25(index, self.test, retrieve_k=self.settings.retrieve_k))
             systems.append(evaluate_encoder(base, index, self.test, name=f"base ({self.settings.base_model})",
                                             retrieve_k=self.settings.retrieve_k, batch_size=self.settings.batch_size))
+            systems += self._hybrid(base, index, "base", "hybrid (base)")
         save_systems(self.run.baselines, systems)
         self._time("baselines", started)
         self.state.mark(RunFolder.BASELINES)
@@ -367,6 +430,8 @@ class Trainer:
                 systems += load_systems(self.run.round(n))
         if self.state.done(RunFolder.AVERAGE_EVALUATED):
             systems += load_systems(self.run.average)
+        if self.state.done(RunFolder.HYBRID) and RunFolder.metrics(self.run.hybrid).is_file():
+            systems += load_systems(self.run.hybrid)
         return make_report(systems, self.test, len(self.inputs.catalog))
 
     def export(self) -> Path:
