@@ -26,6 +26,8 @@ still running get ``--grace`` seconds more and are then cancelled (counted as er
     .venv/bin/python bench/load_test.py RUN --queries queries.csv --mixed --output /tmp/lt.json
     .venv/bin/python bench/load_test.py RUN --queries queries.csv --mix search=60,explain=20,products=15,rules=5
     .venv/bin/python bench/load_test.py --url http://127.0.0.1:8000 --queries queries.csv      # an existing one
+    .venv/bin/python bench/load_test.py RUN --queries q.csv --clients 1 --retrieval sparse,bm25,hybrid \
+        --output bench/search_modes.json                                      # one client: latency per mode
 """
 
 from __future__ import annotations
@@ -133,11 +135,12 @@ def summarize(latencies: list[float], errors: list[str], wall: float) -> dict:
 # --------------------------------------------------------------------------- clients
 
 
-async def search_client(url: str, headers: dict, queries: list[str], until: float, seed: int, stats: Stats) -> None:
+async def search_client(url: str, headers: dict, queries: list[str], until: float, seed: int, stats: Stats,
+                        retrieval: str = "sparse") -> None:
     rng = random.Random(seed)
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT, headers=headers) as http:
         while time.perf_counter() < until:
-            body = {"query": rng.choice(queries), "limit": 10}
+            body = {"query": rng.choice(queries), "limit": 10, "retrieval": retrieval}
             await stats.call("search", lambda: http.post(f"{url}/search", json=body))
 
 
@@ -215,13 +218,14 @@ async def sweep_rules(url: str, headers: dict, tag: str, stats: Stats) -> None:
 
 
 async def load(url: str, headers: dict, queries: list[str], clients: int, seconds: float, *,
-               mix: dict[str, float] | None = None, grace: float = 10.0, seed: int = 0) -> dict:
+               mix: dict[str, float] | None = None, grace: float = 10.0, seed: int = 0, retrieval: str = "sparse") -> dict:
     """Run the clients for ``seconds``; those still waiting ``grace`` seconds later are cancelled."""
     stats = Stats()
     began = time.perf_counter()
     until = began + seconds
     if mix is None:
-        tasks = [asyncio.create_task(search_client(url, headers, queries, until, seed + i, stats)) for i in range(clients)]
+        tasks = [asyncio.create_task(search_client(url, headers, queries, until, seed + i, stats, retrieval))
+                 for i in range(clients)]
     else:
         tag = f"loadtest-{os.getpid()}-{int(time.time())}"  # begins every anchor text this run adds
         tasks = [asyncio.create_task(mixed_client(url, headers, queries, mix, until, seed + i, stats, tag))
@@ -305,8 +309,16 @@ def main() -> None:
     parser.add_argument("--mix", type=parse_mix, help="mixed traffic with these weights (implies --mixed), e.g. "
                                                       "search=70,explain=10,products=15,rules=5")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clients' choices (client i uses seed+i)")
+    parser.add_argument("--retrieval", default="sparse",
+                        help="search mode(s), comma-separated, measured one after the other on the same service: "
+                             "sparse, bm25, hybrid (e.g. sparse,bm25,hybrid; search-only traffic)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "load_test.json")
     args = parser.parse_args()
+    retrievals = [r.strip() for r in args.retrieval.split(",") if r.strip()]
+    if not retrievals or any(r not in ("sparse", "bm25", "hybrid") for r in retrievals):
+        parser.error("--retrieval takes sparse, bm25 and/or hybrid, comma-separated")
+    if len(retrievals) > 1 and (args.mixed or args.mix):
+        parser.error("several --retrieval modes are measured with search-only traffic; leave out --mixed/--mix")
     if (args.run is None) == (args.url is None):
         parser.error("give a run folder to serve or --url of a running service (one of them)")
     if args.clients < 1 or args.seconds <= 0 or args.grace < 0:
@@ -336,17 +348,24 @@ def main() -> None:
             if time.time() > deadline or (server is not None and server.poll() is not None):
                 raise SystemExit("the service did not come up")
             time.sleep(1)
-        asyncio.run(load(url, headers, queries, 5, 3.0, seed=10_000 + args.seed))  # warm up: search only
-        measured = asyncio.run(load(url, headers, queries, args.clients, args.seconds, mix=mix, grace=args.grace,
-                                    seed=args.seed))
+        by_mode = {}
+        for retrieval in retrievals:
+            asyncio.run(load(url, headers, queries, 5, 3.0, seed=10_000 + args.seed, retrieval=retrieval))  # warm up
+            by_mode[retrieval] = asyncio.run(load(url, headers, queries, args.clients, args.seconds, mix=mix,
+                                                  grace=args.grace, seed=args.seed, retrieval=retrieval))
         result = {"url": url, "run": health.get("default_run"), "queries": len(queries),
-                  "mode": "mixed" if mix else "search", **measured}
+                  "mode": "mixed" if mix else "search", "retrieval": retrievals[0], **by_mode[retrievals[0]]}
+        if len(retrievals) > 1:
+            result["retrievals"] = by_mode
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
     args.output.write_text(json.dumps(result, indent=2))
     print_table(result, url)
+    for retrieval, measured in result.get("retrievals", {}).items():
+        print(f"{retrieval:>7}: {measured['requests_per_s']:>7} req/s, p50 {measured['p50_ms']} ms, "
+              f"p99 {measured['p99_ms']} ms, {measured['errors']} errors of {measured['requests']}")
     print(f"wrote {args.output}")
 
 

@@ -123,14 +123,27 @@ def _settings(tiny_model, out, **extra):
 
 
 @pytest.mark.slow  # trains with finetune/Trainer.fit
-def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
+def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path, monkeypatch):
+    import sparsefit.evaluation.hybrid as hybrid
+
+    fitted_on: list[set[str]] = []  # the queries every fusion fit searched with
+
+    def spy(encoder, index, validation, **kw):
+        fitted_on.append(set(validation.keys()))
+        return real_fit(encoder, index, validation, **kw)
+
+    real_fit = hybrid.fit_fusion
+    monkeypatch.setattr(hybrid, "fit_fusion", spy)
     run = finetune(EXAMPLES / "catalog.csv", EXAMPLES / "judged_queries.csv", _settings(tiny_model, tmp_path / "run", mining_epochs=0.5),
                    show_progress=False)
     for name in ("config.yaml", "split.json", "state.json", "report.json", "README.md", "model/modules.json",
                  "rounds/0/model/modules.json", "rounds/1/negatives.json", "rounds/1/mining.json", "rounds/1/metrics.json"):
         assert (run / name).exists(), name
     report = json.loads((run / "report.json").read_text())
-    assert [s["name"] for s in report["systems"]] == ["bm25", f"base ({tiny_model})", "round 0", "round 1", "average of rounds 0–1"]
+    assert [s["name"] for s in report["systems"]] == ["bm25", "bm25 (Qdrant)", f"base ({tiny_model})", "hybrid (base)", "round 0",
+                                                      "round 1", "average of rounds 0–1", "hybrid (tuned)"]
+    assert report["reference"] == "hybrid (base)"
+    assert {s["name"]: s["paired_test_vs_reference"] is None for s in report["systems"]}["hybrid (base)"]
     # The exported model is the rounds' weight average, and the run's index is built with it.
     exported, rounds = load_encoder(str(run / "model")), [load_encoder(str(run / f"rounds/{n}/model")) for n in (0, 1)]
     assert exported.fingerprint() == load_encoder(str(run / "average/model")).fingerprint()
@@ -153,6 +166,13 @@ def test_finetune_writes_the_run_and_the_model_searches(tiny_model, tmp_path):
     split = json.loads((run / "split.json").read_text())
     negatives = json.loads((run / "rounds/1/negatives.json").read_text())["negatives"]
     assert not set(negatives) & set(split["test"])  # no test query is trained on
+    # Fusion weights are fitted on the validation queries only: training queries kept out of training, no test query.
+    validation = set(json.loads((run / "validation.json").read_text())["queries"])
+    assert 5 <= len(validation) <= len(split["train"]) // 10  # a tenth of the evaluable training queries at most
+    assert fitted_on == [validation, validation]  # the base model's hybrid, then the tuned model's
+    assert not validation & set(split["test"]) and not validation & set(negatives)
+    fusion = json.loads((run / "fusion.json").read_text())
+    assert set(fusion) == {"base", "tuned"} and fusion["tuned"]["fitted"]["queries"] == len(validation)
     # The exported model loads in plain sentence-transformers and searches the run's index.
     from sentence_transformers import SparseEncoder
 
@@ -266,7 +286,10 @@ def test_training_without_judgments_uses_generated_queries_and_evaluates_on_the_
     assert len(trainer._pairs(0)) >= 200
     trainer.fit()
     names = [s.name for s in trainer.report().systems]
-    assert names == ["bm25", f"base ({tiny_model})", "round 0"]
+    # hybrid weights fitted on generated queries kept out of training: the real (test) queries are never seen
+    assert names == ["bm25", "bm25 (Qdrant)", f"base ({tiny_model})", "hybrid (base)", "round 0", "hybrid (tuned)"]
+    validation = set(json.loads((trainer.folder / "validation.json").read_text())["queries"])
+    assert validation and not validation & set(trainer.inputs.split.test)
     # Resuming reuses the generated queries instead of generating again.
     resumed = resume_trainer(trainer.folder, show_progress=False)
     assert resumed.state.done("queries") and resumed.timings["queries"] == trainer.timings["queries"]

@@ -59,6 +59,7 @@ from sparsefit.data.table import Table
 from sparsefit.defaults import ENCODE_BATCH_SIZE, INDEX_CHUNK_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.index import Bm25Model, IndexLocation, SparseIndex
+from sparsefit.index.boost import payload_types
 from sparsefit.indexing import (
     INDEX_FORMAT,
     PayloadDigest,
@@ -208,6 +209,7 @@ class _Build:
         catalog_digest = hashlib.sha256()
         payload_digest: PayloadDigest | None = None
         payload_keys: dict[str, None] = {}
+        types: dict[str, str] = {}
         rows = products = 0
         bar = progress_bar(f"indexing {self.path.name} with {self.encoder.name}", None, enabled=show_progress,
                            unit="products", completed=self.report.resumed_products)
@@ -222,6 +224,7 @@ class _Build:
                 part.add_to_fingerprint(catalog_digest)
                 payload_digest.update(part)
                 payload_keys.update(dict.fromkeys(map(str, part.payload.columns)))
+                types = {**payload_types(part.payload), **types}  # the first chunk that has a column types it
                 self.skipped.update(part.skipped)
                 products += len(part)
                 self.seconds["read"] += time.perf_counter() - began
@@ -253,7 +256,8 @@ class _Build:
         self.index.set_metadata(complete_metadata(identity, self.encoder, payload_keys,
                                                   **{BUILT_FROM_KEY: self.build, "products": products,
                                                      "skipped": report.skipped,
-                                                     "bm25": self.bm25.to_json() if self.bm25 else None}))
+                                                     "bm25": self.bm25.to_json() if self.bm25 else None,
+                                                     "payload_types": types}))
 
     def _index(self, part: Catalog, rows: int, products: int) -> None:
         """Encode and upsert one chunk's products, then record that the rows up to ``rows`` are done."""

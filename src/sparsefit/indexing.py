@@ -28,6 +28,7 @@ from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.files import replace_file
 from sparsefit.index import Bm25Model, IndexLocation, SparseIndex
+from sparsefit.index.boost import payload_types
 from sparsefit.models import Encoder
 from sparsefit.progress import progress_bar
 
@@ -117,7 +118,8 @@ def catalog_index(
                                  seconds=seconds, bm25=bm25)
     if vectors_file is not None:
         replace_file(vectors_file, lambda temporary: sp.save_npz(temporary, vectors), suffix=".npz")
-    index.set_metadata(complete_metadata(wanted, encoder, catalog.payload.columns, bm25=bm25[0].to_json()))
+    index.set_metadata(complete_metadata(wanted, encoder, catalog.payload.columns, bm25=bm25[0].to_json(),
+                                         payload_types=payload_types(catalog.payload)))
     return index, vectors
 
 

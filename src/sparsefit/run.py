@@ -70,6 +70,8 @@ class RunFolder:
     validation = property(lambda self: self.path / "validation.json",
                           doc="the training queries kept out of training to fit fusion weights on")
     fusion = property(lambda self: self.path / "fusion.json", doc="the fitted hybrid fusions (base and tuned model)")
+    feedback = property(lambda self: self.path / "feedback.json",
+                        doc="relevance feedback: the fitted coefficients and the held-out result of one simulated round")
 
     def round(self, n: int) -> Path:
         """Round ``n``'s folder: model/, training.json, metrics.json, negatives.json, mining.json."""

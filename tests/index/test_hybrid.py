@@ -186,3 +186,149 @@ def test_bm25_model_measures_the_catalogs_length_and_round_trips() -> None:
     expected = 3 * 2.5 / (3 + 1.5 * (0.25 + 0.75 * 3 / model.avg_len))
     assert docs.nnz == 1 and docs.data[0] == pytest.approx(expected, rel=1e-5)
     assert np.array_equal(model.queries(["Drill drills"]).data, [1.0])
+
+
+# --------------------------------------------------------------------------- relevance feedback
+
+
+def feedback_workload(idx: SparseIndex, strategy, *, hybrid: bool) -> list:
+    """Per query: click the 5th hit of the plain search (score 1), skip the 1st (score 0), and search again."""
+    texts = query_texts()[:20]
+    model = demo()[4]
+    plain = idx.search_batch(queries(len(texts)), limit=10)
+    feedback = [[(hits[4].product_id, 1.0), (hits[0].product_id, 0.0)] if len(hits) >= 5 else None for hits in plain]
+    return idx.search_batch(queries(len(texts)), limit=10, with_payload=True, feedback=feedback, strategy=strategy,
+                            bm25=model.queries(texts) if hybrid else None, fusion=Fusion("dbsf") if hybrid else None)
+
+
+def test_feedback_scores_are_qdrants_naive_strategy(make_index) -> None:
+    """Edge against the strategy written out by hand over the plain query's top ``depth`` candidates:
+    a·q·x + Σ over (clicked, skipped) pairs c·(1 − 0)^b·(clicked·x − skipped·x)."""
+    from sparsefit.index import FeedbackStrategy
+
+    ids, _, _, learned, _ = demo()
+    idx = filled(make_index, "edge")
+    strategy = FeedbackStrategy(a=0.8, b=1.0, c=0.05, depth=50)
+    results = feedback_workload(idx, strategy, hybrid=False)
+    plain = idx.search_batch(queries(20), limit=50)
+    position = {pid: i for i, pid in enumerate(ids)}
+    checked = 0
+    for i, hits in enumerate(results):
+        if len(plain[i]) < 50:
+            continue
+        q = queries(20)[i]
+        clicked, skipped = learned[position[plain[i][4].product_id]], learned[position[plain[i][0].product_id]]
+        expected = {h.product_id: strategy.a * (q @ learned[position[h.product_id]].T).toarray()[0, 0]
+                    + strategy.c * ((clicked - skipped) @ learned[position[h.product_id]].T).toarray()[0, 0]
+                    for h in plain[i]}
+        best = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:10]
+        assert_same(hits, best, f"query {i}")
+        checked += 1
+    assert checked >= 10
+
+
+def test_local_mode_has_no_sparse_feedback_and_says_so(make_index) -> None:
+    idx = filled(make_index, "client-local")
+    q = queries(5)[:1]
+    hit = idx.search(q, limit=2)
+    with pytest.raises(SparsefitError, match="local mode has no relevance feedback"):
+        idx.search(q, feedback=[(hit[0].product_id, 1.0), (hit[1].product_id, 0.0)])
+
+
+@pytest.mark.skipif(not SERVER_URL, reason="set SPARSEFIT_TEST_QDRANT_URL to test a real Qdrant server")
+@pytest.mark.parametrize("hybrid", [False, True], ids=["sparse", "hybrid"])
+def test_feedback_queries_rank_the_same_on_edge_and_a_server(make_index, hybrid: bool) -> None:
+    from sparsefit.index import FeedbackStrategy
+
+    strategy = FeedbackStrategy(a=1.0, b=1.0, c=0.05, depth=50)
+    runs = {engine: feedback_workload(filled(make_index, engine), strategy, hybrid=hybrid) for engine in ("edge", "server")}
+    for i, (a, b) in enumerate(zip(runs["edge"], runs["server"])):
+        assert_same(b, [(h.product_id, h.score) for h in a], f"feedback: edge vs server, query {i}")
+
+
+@pytest.mark.parametrize("engine", ["edge"])
+def test_feedback_pulls_the_clicked_product_up_and_pushes_the_skipped_one_down(make_index, engine: str) -> None:
+    from sparsefit.index import FeedbackStrategy
+
+    idx = filled(make_index, engine)
+    q = queries(5)[:1]
+    plain = idx.search(q, limit=10)
+    clicked, skipped = plain[6].product_id, plain[0].product_id
+    after = idx.search(q, limit=10, feedback=[(clicked, 1.0), (skipped, 0.0)], strategy=FeedbackStrategy(c=1.0))
+    ranks = [h.product_id for h in after]
+    assert ranks[0] == clicked  # sim(clicked, clicked) dominates: it leads
+    assert skipped not in ranks[:3]
+
+
+@pytest.mark.parametrize("engine", ["edge"])
+def test_feedback_without_a_pair_is_the_plain_query(make_index, engine: str) -> None:
+    from sparsefit.index import FeedbackStrategy
+
+    idx = filled(make_index, engine)
+    q = queries(5)[:1]
+    plain = idx.search(q, limit=10)
+    for feedback in ([], [(plain[3].product_id, 1.0)], [(plain[3].product_id, 1.0), (plain[5].product_id, 1.0)]):
+        again = idx.search(q, limit=10, feedback=feedback, strategy=FeedbackStrategy(a=1.0, c=0.5))
+        assert_same(again, [(h.product_id, h.score) for h in plain], f"feedback {feedback}")
+
+
+def test_feedback_input_errors(make_index) -> None:
+    idx = filled(make_index, "edge")
+    q = queries(5)[:1]
+    with pytest.raises(SparsefitError, match="not in the index: NOPE"):
+        idx.search(q, feedback=[("NOPE", 1.0)])
+    with pytest.raises(SparsefitError, match="must be a number"):
+        idx.search(q, feedback=[(demo()[0][0], "yes")])
+    with pytest.raises(SparsefitError, match="product id and a score"):
+        idx.search(q, feedback=["PT-0005"])
+    with pytest.raises(SparsefitError, match="needs the model's vectors"):
+        idx.search(None, bm25=demo()[4].queries(["drill"]), feedback=[(demo()[0][0], 1.0)])
+
+
+# --------------------------------------------------------------------------- business boosts
+
+TYPES = {"brand": "text", "price": "number", "in_stock": "bool", "stars": "number"}
+
+
+@pytest.mark.parametrize("hybrid", [False, True], ids=["sparse", "hybrid"])
+def test_boosts_rescore_the_search_by_hand_and_on_every_engine(make_index, hybrid: bool) -> None:
+    """score · (1 + 0.5·in_stock + 0.1·stars) over the search's top 50, the same on every engine and by hand."""
+    from sparsefit.index import Boost
+
+    ids, _, payloads, _, model = demo()
+    boost = Boost.parse({"in_stock": 0.5, "stars": 0.1}, TYPES, depth=50)
+    texts = query_texts()[:20]
+    fusion = Fusion("dbsf") if hybrid else None  # scores, not ranks: no engine's tie order involved
+    engines = ["edge", "client-local"] + (["server"] if SERVER_URL else [])
+    runs = {}
+    for engine in engines:
+        idx = filled(make_index, engine)
+        runs[engine] = idx.search_batch(queries(len(texts)), limit=10, bm25=model.queries(texts) if hybrid else None,
+                                        fusion=fusion, boost=boost)
+        plain = idx.search_batch(queries(len(texts)), limit=50, bm25=model.queries(texts) if hybrid else None, fusion=fusion)
+    payload_of = dict(zip(ids, payloads))
+    for i, hits in enumerate(runs["edge"]):
+        expected = sorted(((h.product_id, h.score * (1 + 0.5 * payload_of[h.product_id]["in_stock"]
+                                                     + 0.1 * payload_of[h.product_id]["stars"])) for h in plain[i]),
+                          key=lambda item: (-item[1], item[0]))[:10]
+        assert_same(hits, expected, f"query {i} by hand")
+        for engine in engines[1:]:
+            assert_same(runs[engine][i], [(h.product_id, h.score) for h in hits], f"query {i}: edge vs {engine}")
+    assert sum(len(h) for h in runs["edge"]) > 100
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ({"colour": 1.0}, "no product has the payload field 'colour'"),
+    ({"brand": 1.0}, "'brand' holds text"),
+    ({"price": "high"}, "must be a number"),
+    ({"price": float("nan")}, "must be a number"),
+    ({}, "JSON object of payload fields"),
+    ("price", "JSON object of payload fields"),
+])
+def test_boost_errors_name_the_fields_that_can_be_boosted(spec, fragment) -> None:
+    from sparsefit.index import Boost
+
+    with pytest.raises(SparsefitError, match=fragment) as caught:
+        Boost.parse(spec, TYPES)
+    if "colour" in fragment or "brand" in fragment:
+        assert "in_stock, price, stars" in str(caught.value)

@@ -111,6 +111,57 @@ def test_filters_and_offset(client):
     assert [h["rank"] for h in page2] == [6, 7, 8, 9, 10]
 
 
+def test_retrieval_modes_search_the_runs_named_vectors(client, tiny_run):
+    """bm25 is Qdrant's BM25 alone (the same ranking as the index gives it), hybrid fuses it with the model in one
+    query with the run's fitted fusion, and each says what it did."""
+    from sparsefit.index import IndexLocation
+
+    sparse = client.post("/search", json={"query": "cordless drill", "limit": 10}).json()
+    bm25 = client.post("/search", json={"query": "cordless drill", "limit": 10, "retrieval": "bm25"}).json()
+    hybrid = client.post("/search", json={"query": "cordless drill", "limit": 10, "retrieval": "hybrid"}).json()
+    assert (sparse["retrieval"], bm25["retrieval"], hybrid["retrieval"]) == ("sparse", "bm25", "hybrid")
+    fitted = json.loads(RunFolder(tiny_run).fusion.read_text())["tuned"]
+    assert hybrid["fusion"].startswith(fitted["method"]) and sparse["fusion"] is None
+    assert all("drill" in h["payload"]["title"].lower() for h in bm25["hits"][:5])  # BM25 matches the words
+    assert hybrid["hits"] and hybrid["confidence_note"].startswith("confidence is calibrated on the model's own scores")
+    assert {h["product_id"] for h in hybrid["hits"]} <= {h["product_id"] for h in client.post(
+        "/search", json={"query": "cordless drill", "limit": 100}).json()["hits"]} | {h["product_id"] for h in client.post(
+        "/search", json={"query": "cordless drill", "limit": 100, "retrieval": "bm25"}).json()["hits"]}
+
+
+def test_a_boost_multiplies_the_score_by_its_payload_fields(client):
+    plain = client.post("/search", json={"query": "drill", "limit": 200}).json()["hits"]  # the depth a boost rescores
+    boosted = client.post("/search", json={"query": "drill", "limit": 10, "boost": {"in_stock": 2.0, "price": 0.001}}).json()
+    assert boosted["boost"] == {"in_stock": 2.0, "price": 0.001}
+    score = {h["product_id"]: h["score"] * (1 + 2.0 * h["payload"]["in_stock"] + 0.001 * h["payload"]["price"]) for h in plain}
+    expected = sorted(score.items(), key=lambda item: (-item[1], item[0]))[:10]
+    assert [h["product_id"] for h in boosted["hits"]] == [pid for pid, _ in expected]
+    assert [h["score"] for h in boosted["hits"]] == pytest.approx([s for _, s in expected], rel=1e-3)
+    assert sum(h["payload"]["in_stock"] for h in boosted["hits"]) > sum(h["payload"]["in_stock"] for h in plain[:10])
+
+
+def test_feedback_moves_the_clicked_product_up(tiny_run, tmp_path):
+    """With the coefficients the run fitted (here written by hand: c = 1), a click pulls its product up."""
+    from sparsefit.index import FeedbackStrategy
+
+    run = Path(shutil.copytree(tiny_run, tmp_path / tiny_run.name))
+    RunFolder(run).feedback.write_text(json.dumps({"strategy": FeedbackStrategy(c=1.0).to_json(), "test": {}}))
+    with served(run) as client:
+        _clicked_product_moves_up(client)
+
+
+def _clicked_product_moves_up(client):
+    first = client.post("/search", json={"query": "drill", "limit": 10}).json()["hits"]
+    clicked, skipped = first[7]["product_id"], first[0]["product_id"]
+    again = client.post("/search", json={"query": "drill", "limit": 10, "feedback": [
+        {"product_id": clicked, "score": 1}, {"product_id": skipped, "score": 0}]}).json()
+    ranks = [h["product_id"] for h in again["hits"]]
+    assert again["feedback"] == 2
+    assert clicked in ranks and ranks.index(clicked) < 7
+    none = client.post("/search", json={"query": "drill", "limit": 10, "feedback": []}).json()["hits"]
+    assert [h["product_id"] for h in none] == [h["product_id"] for h in first]
+
+
 @pytest.mark.parametrize("body, status, fragment", [
     ({"query": ""}, 400, "query is empty"),
     ({"query": "   "}, 400, "query is empty"),
@@ -124,6 +175,16 @@ def test_filters_and_offset(client):
     ({"query": "drill", "filter": "brand=Acme"}, 422, "filter"),
     ({"query": "drill", "run": "nope"}, 404, "no run named"),
     ({"query": "x" * 2000}, 400, "2000 characters"),
+    ({"query": "drill", "retrieval": "dense"}, 422, "retrieval"),
+    ({"query": "drill", "feedback": [{"product_id": "NOPE", "score": 1}]}, 400, "not in the index: NOPE"),
+    ({"query": "drill", "feedback": [{"product_id": "PT-0005"}]}, 422, "score"),
+    ({"query": "drill", "feedback": [{"product_id": "PT-0005", "score": "yes"}]}, 422, "score"),
+    ({"query": "drill", "feedback": [{"product_id": "PT-0005", "score": 1}], "retrieval": "bm25"}, 400, "model's vectors"),
+    ({"query": "drill", "feedback": [{"product_id": "PT-0005", "score": 1}] * 101}, 422, "feedback"),
+    ({"query": "drill", "boost": {"colour": 1}}, 400, "no product has the payload field 'colour'"),
+    ({"query": "drill", "boost": {"brand": 1}}, 400, "numeric or true/false fields: in_stock, price"),
+    ({"query": "drill", "boost": {"price": "high"}}, 400, "must be a number"),
+    ({"query": "drill", "boost": "in_stock"}, 422, "boost"),
 ])
 def test_bad_requests_get_a_clear_4xx_never_500(client, body, status, fragment):
     response = client.post("/search", json=body)

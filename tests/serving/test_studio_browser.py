@@ -8,9 +8,12 @@ every tab in turn:
 - #jobs: follows the job live until it has finished (stages, progress, loss and nDCG@10 charts, the systems
   table, the log; a reload of #jobs/<id> selects the job again);
 - #compare: ticks the run: table rows and bars for BM25, base and tuned, unticks and ticks it again;
-- #search: a search with confidence per hit and paging, the explanation of the first hit, a filtered search
-  (the builder's filter reaches the results, confidence is left out), the exclusion rules box, and two
-  error paths: a filter the builder refuses and one the server refuses, each shown as one line.
+- #search: a search with confidence per hit and paging, the explanation of the first hit; the retrieval
+  picker (BM25 and hybrid give what POST /search gives them), feedback thumbs and "Re-search with feedback"
+  (the API's ranking for the same marks, kept while paging), a boost from the builder (the API's ranking for
+  it) and boosts refused by the builder and by the server; a filtered search (the builder's filter reaches the
+  results, confidence is left out), the exclusion rules box, and two error paths: a filter the builder
+  refuses and one the server refuses, each shown as one line.
 
 Every module script is served as JavaScript, no script error and no CSP violation reach the console. A
 screenshot of every tab is saved to ``tmp_path`` and copied to /tmp/studio-shots/<tab>.png.
@@ -83,6 +86,18 @@ def _errors(page) -> list[str]:
     return page.get_by_test_id("error-message").locator(".text").all_text_contents()
 
 
+def _api_search(url: str, **body) -> dict:
+    """POST /search from here (not through the page): what the studio's results must equal."""
+    request = urllib.request.Request(f"{url}/search", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _ids(data: dict) -> list[str]:
+    return [hit["product_id"] for hit in data["hits"]]
+
+
 def _pick_file(page, select: str, suffix: str) -> None:
     values = [o.get_attribute("value") or "" for o in page.locator(f"[data-testid={select}] option").all()]
     matches = [v for v in values if v.replace("\\", "/").endswith(suffix)]
@@ -153,7 +168,7 @@ def _drive(page, expect, url: str, tmp_path: Path) -> None:
     job_id = _train(page, expect, url, tmp_path)
     _jobs(page, expect, job_id, tmp_path)
     _compare(page, expect, tmp_path)
-    _search(page, expect, tmp_path)
+    _search(page, expect, url, tmp_path)
 
 
 def _train(page, expect, url: str, tmp_path: Path) -> str:
@@ -213,13 +228,17 @@ def _jobs(page, expect, job_id: str, tmp_path: Path) -> None:
     expect(page.locator("[data-testid=metric-chart] circle.pt")).to_have_count(1)  # one round, one point
     expect(page.locator("[data-testid=metric-chart] line.ref")).to_have_count(2)  # BM25 and base
     expect(page.get_by_test_id("metric-chart")).to_contain_text("round 0")
-    # the systems table: bm25, the base model and round 0 with numbers; round 0 is the final one
+    # the systems table: bm25 first, the base model and round 0 after it, with numbers (the run may add systems
+    # such as Qdrant's BM25 and the hybrids); round 0 is the final one
     rows = page.get_by_test_id("system-row")
-    expect(rows).to_have_count(3)
-    for i, system in enumerate(("bm25", "base (splade-tiny)", "round 0")):
-        expect(rows.nth(i)).to_have_attribute("data-system", system)
-        expect(rows.nth(i).locator("td.num")).to_have_count(6)  # five metrics and the ratio to BM25
-        expect(rows.nth(i).locator("td.num").first).to_have_text(re.compile(r"^\d\.\d{3}$"))
+    expect(page.locator("[data-testid=system-row][data-system='round 0']")).to_have_count(1)
+    systems = [rows.nth(i).get_attribute("data-system") for i in range(rows.count())]
+    assert systems[0] == "bm25", systems
+    assert [x for x in systems if x in ("bm25", "base (splade-tiny)", "round 0")] == ["bm25", "base (splade-tiny)", "round 0"], systems
+    for system in ("bm25", "base (splade-tiny)", "round 0"):
+        row = page.locator(f"[data-testid=system-row][data-system='{system}']")
+        expect(row.locator("td.num")).to_have_count(6)  # five metrics and the ratio to BM25
+        expect(row.locator("td.num").first).to_have_text(re.compile(r"^\d\.\d{3}$"))
     expect(rows.nth(0).locator("td.num").last).to_have_text("×1.000")
     expect(page.locator("[data-testid=system-row].final")).to_have_attribute("data-system", "round 0")
     expect(page.locator("[data-testid=system-row].final")).to_contain_text("final")
@@ -258,8 +277,9 @@ def _compare(page, expect, tmp_path: Path) -> None:
     _shot(page, tmp_path, "compare")
 
 
-def _search(page, expect, tmp_path: Path) -> None:
-    """#search: confidence and paging, an explanation, a filter, the rules box, a refused filter on either side."""
+def _search(page, expect, url: str, tmp_path: Path) -> None:
+    """#search: confidence and paging, an explanation, retrieval, feedback and boosts, a filter, the rules box, a
+    refused filter on either side."""
     page.get_by_test_id("tab-search").click()
     expect(page.get_by_test_id("tab-search")).to_have_class(re.compile(r"\bactive\b"))
     expect(page.locator("[data-testid=search-run] option[value=demo]")).to_have_count(1)
@@ -296,6 +316,7 @@ def _search(page, expect, tmp_path: Path) -> None:
     expect(panel.get_by_test_id("product-text")).to_contain_text(results.first.get_by_test_id("result-title").text_content())
     assert _errors(page) == [], _errors(page)
     _shot(page, tmp_path, "search")
+    _search_modes(page, expect, url, tmp_path)
 
     # a filter from the builder: brand = Boltworth and price < 100 (confidence does not apply to filtered lists)
     rows = page.get_by_test_id("filter-row")
@@ -352,6 +373,115 @@ def _search(page, expect, tmp_path: Path) -> None:
         assert "\n" not in text.text_content() and box["height"] < 30, (text.text_content(), box)
     expect(results).to_have_count(n)
     _shot(page, tmp_path, "search-errors")
+    for _ in range(2):
+        messages.first.get_by_role("button", name="dismiss").click()
+    expect(messages).to_have_count(0)
+
+
+def _search_modes(page, expect, url: str, tmp_path: Path) -> None:
+    """The retrieval picker, feedback thumbs and the boost builder: each search shows what POST /search answers
+    for the same request (ids in order), and its meta line says what was used. Leaves the form as it found it
+    (retrieval sparse, no boost row, no error), limit 10."""
+    query = "cordless drill"
+    meta = page.get_by_test_id("search-meta")
+    results = page.get_by_test_id("result")
+    result_ids = results.get_by_test_id("result-id")
+    retrieval = page.get_by_test_id("search-retrieval")
+    search_button = page.get_by_test_id("search-button")
+    expect(retrieval).to_have_value("sparse")
+    page.get_by_test_id("search-limit").fill("10")
+
+    # BM25 alone: Qdrant's ranking, and no feedback on it
+    retrieval.select_option("bm25")
+    search_button.click()
+    expect(meta).to_contain_text("retrieval bm25")
+    expect(result_ids).to_have_text(_ids(_api_search(url, query=query, run="demo", limit=10, retrieval="bm25")))
+    expect(meta).to_contain_text(f"results 1–10 for “{query}” in demo")
+    expect(results.first.get_by_test_id("confidence")).to_have_text("—")  # calibrated on the model's scores only
+    for thumb in ("thumb-up", "thumb-down"):
+        expect(results.first.get_by_test_id(thumb)).to_be_disabled()
+        expect(results.first.get_by_test_id(thumb)).to_have_attribute("title", re.compile("feedback needs the model"))
+
+    # hybrid: the fusion the run fitted, named in the meta line
+    retrieval.select_option("hybrid")
+    expect(results.first.get_by_test_id("thumb-up")).to_be_enabled()
+    hybrid = _api_search(url, query=query, run="demo", limit=10, retrieval="hybrid")
+    assert hybrid["retrieval"] == "hybrid" and hybrid["fusion"], hybrid
+    search_button.click()
+    expect(meta).to_contain_text(f"retrieval hybrid (model + BM25), fusion {hybrid['fusion']}")
+    expect(result_ids).to_have_text(_ids(hybrid))
+
+    # the tuned model with feedback: the 6th hit clicked, the first skipped
+    retrieval.select_option("sparse")
+    search_button.click()
+    expect(meta).to_contain_text("retrieval sparse (tuned model)")
+    expect(meta).not_to_contain_text("feedback")
+    plain = _api_search(url, query=query, run="demo", limit=10)
+    expect(result_ids).to_have_text(_ids(plain))
+    clicked, skipped = _ids(plain)[5], _ids(plain)[0]
+    up, down = results.nth(5).get_by_test_id("thumb-up"), results.nth(0).get_by_test_id("thumb-down")
+    again, bar = page.get_by_test_id("feedback-search"), page.get_by_test_id("feedback-bar")
+    expect(bar).to_be_hidden()
+    up.click()
+    expect(up).to_have_attribute("aria-pressed", "true")
+    expect(again).to_have_text("Re-search with feedback (1)")
+    down.click()
+    expect(again).to_have_text("Re-search with feedback (2)")
+    down.click()  # a second click clears the mark
+    expect(down).to_have_attribute("aria-pressed", "false")
+    expect(again).to_have_text("Re-search with feedback (1)")
+    down.click()
+    expect(down).to_have_attribute("aria-pressed", "true")
+    expect(results.nth(0).get_by_test_id("thumb-up")).to_have_attribute("aria-pressed", "false")
+    feedback = [{"product_id": clicked, "score": 1}, {"product_id": skipped, "score": 0}]
+    wanted = _api_search(url, query=query, run="demo", limit=10, feedback=feedback)
+    assert wanted["feedback"] == 2, wanted
+    again.click()
+    expect(meta).to_contain_text("feedback: 2 items")
+    expect(result_ids).to_have_text(_ids(wanted))
+    # the marks stay with the query, on whatever rank their products moved to
+    expect(page.locator(f"[data-testid=result][data-product-id='{clicked}'] [data-testid=thumb-up]")).to_have_attribute("aria-pressed", "true")
+    expect(again).to_have_text("Re-search with feedback (2)")
+    # paging keeps the feedback of the search shown
+    page.get_by_test_id("next-page").click()
+    expect(meta).to_contain_text("results 11–")
+    expect(meta).to_contain_text("feedback: 2 items")
+    page.get_by_test_id("prev-page").click()
+    expect(meta).to_contain_text("results 1–10")
+    expect(result_ids).to_have_text(_ids(wanted))
+    page.get_by_test_id("feedback-clear").click()
+    expect(bar).to_be_hidden()
+    expect(page.locator("[data-testid=thumb-up][aria-pressed=true], [data-testid=thumb-down][aria-pressed=true]")).to_have_count(0)
+
+    # a boost from the builder: in-stock products up
+    page.get_by_test_id("add-boost").click()
+    boost_rows = page.get_by_test_id("boost-row")
+    expect(boost_rows).to_have_count(1)
+    boost_rows.nth(0).get_by_test_id("boost-field").fill("in_stock")
+    preview = page.get_by_test_id("boost-preview")
+    expect(preview).to_have_text('boost: "in_stock" needs a number as its weight')
+    search_button.click()  # refused by the builder
+    messages = page.get_by_test_id("error-message")
+    expect(messages).to_have_count(1)
+    expect(messages.first.locator(".text")).to_have_text('boost: "in_stock" needs a number as its weight')
+    boost_rows.nth(0).get_by_test_id("boost-weight").fill("2")
+    expect(preview).to_have_text('boost: {"in_stock":2}')
+    boosted = _api_search(url, query=query, run="demo", limit=10, boost={"in_stock": 2})
+    search_button.click()
+    expect(meta).to_contain_text('boost {"in_stock":2}')
+    expect(meta).not_to_contain_text("feedback")
+    expect(result_ids).to_have_text(_ids(boosted))
+    # a field no product has: the server's message, naming the fields that can be boosted
+    boost_rows.nth(0).get_by_test_id("boost-field").fill("colour")
+    search_button.click()
+    expect(messages).to_have_count(2)
+    expect(messages.nth(1).locator(".text")).to_have_text(re.compile(
+        r"^POST /search → 400: no product has the payload field 'colour' to boost by\W.*\bin_stock\b.*\bprice\b"))
+    expect(result_ids).to_have_text(_ids(boosted))  # the results stay
+    _shot(page, tmp_path, "search-modes")
+    boost_rows.nth(0).get_by_test_id("boost-remove").click()
+    expect(boost_rows).to_have_count(0)
+    expect(preview).to_have_text("")
     for _ in range(2):
         messages.first.get_by_role("button", name="dismiss").click()
     expect(messages).to_have_count(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -28,6 +29,12 @@ from sparsefit.errors import SparsefitError
 from sparsefit.progress import console
 
 
+class EvalRetrieval(str, Enum):
+    sparse = "sparse"
+    bm25 = "bm25"
+    hybrid = "hybrid"
+
+
 @app.command()
 @with_data_options
 def evaluate(
@@ -50,6 +57,8 @@ def evaluate(
     search_posting_cap: SearchPostingCapOpt = None,
     batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
     device: DeviceOpt = None,
+    retrieval: Annotated[EvalRetrieval, typer.Option(help="sparse: the models; bm25: also Qdrant's BM25; hybrid: also each model fused with it in Qdrant, weights fitted on training queries")] = EvalRetrieval.sparse,
+    fusion: Annotated[Optional[str], typer.Option(help="hybrid fusion: rrf (weighted, default), dbsf or formula")] = None,
     config: Optional[Path] = None,
     data: Optional[dict] = None,
 ) -> None:
@@ -63,11 +72,11 @@ def evaluate(
         config,
         models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
         split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
-        batch_size=batch_size, search_posting_cap=search_posting_cap, device=device,
+        batch_size=batch_size, search_posting_cap=search_posting_cap, device=device, fusion=fusion,
         **qdrant_options(collection, qdrant_shards, qdrant_replicas, qdrant_write_consistency, qdrant_on_disk), **data,
     )
     started = time.perf_counter()
-    report, folder, inputs = run_evaluation(catalog, judgments, settings)
+    report, folder, inputs = run_evaluation(catalog, judgments, settings, retrieval=retrieval.value)
     print_inputs(inputs)
     console.print(report.table(), soft_wrap=True)
     print_search_mode(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,6 +14,12 @@ from sparsefit.cli.root import app
 from sparsefit.errors import SparsefitError
 
 
+class Retrieval(str, Enum):
+    sparse = "sparse"
+    bm25 = "bm25"
+    hybrid = "hybrid"
+
+
 @app.command()
 def search(
     run: Annotated[Path, typer.Argument(help="a run folder from `sparsefit train`")],
@@ -20,11 +27,15 @@ def search(
     limit: Annotated[int, typer.Option(help="results to show")] = 10,
     filter: Annotated[Optional[str], typer.Option("--filter", help='payload filter as JSON, e.g. \'{"brand": "Acme", "price": {"lt": 50}}\'')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON (the /search response) instead of a table")] = False,
+    retrieval: Annotated[Retrieval, typer.Option(help="the tuned model (sparse), Qdrant's BM25, or both fused in one Qdrant query (hybrid, the run's fitted weights)")] = Retrieval.sparse,
+    clicked: Annotated[Optional[list[str]], typer.Option("--clicked", help="a product id the shopper clicked (feedback score 1); repeatable")] = None,
+    skipped: Annotated[Optional[list[str]], typer.Option("--skipped", help="a product id the shopper skipped (feedback score 0); repeatable")] = None,
+    boost: Annotated[Optional[str], typer.Option("--boost", help='business boost as JSON: score · (1 + Σ weight · field), e.g. \'{"in_stock": 0.5}\'')] = None,
 ) -> None:
     """Search a trained run's catalog index and print the top products with scores and payload.
 
     The same search as `sparsefit serve`: the run's index (Edge or server), its exclusion rules and,
-    when fitted, the per-hit confidence.
+    when fitted, the per-hit confidence. --clicked/--skipped re-query with relevance feedback on earlier hits.
     """
     import json
 
@@ -34,9 +45,15 @@ def search(
         parsed = json.loads(filter) if filter else None
     except json.JSONDecodeError as exc:
         raise SparsefitError(f"--filter is not valid JSON ({exc.msg})", hint='write e.g. --filter \'{"brand": "Acme"}\'') from None
+    try:
+        boosts = json.loads(boost) if boost else None
+    except json.JSONDecodeError as exc:
+        raise SparsefitError(f"--boost is not valid JSON ({exc.msg})", hint='write e.g. --boost \'{"in_stock": 0.5}\'') from None
+    feedback = [(pid, 1.0) for pid in clicked or ()] + [(pid, 0.0) for pid in skipped or ()]
     service = SearchService.open(run, calibrate=False)
     try:
-        result = service.search(query, limit=limit, filter=parsed)
+        result = service.search(query, limit=limit, filter=parsed, retrieval=retrieval.value, feedback=feedback,
+                                boost=boosts)
     finally:
         service.close()
     if as_json:

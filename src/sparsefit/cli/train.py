@@ -144,8 +144,9 @@ def _run(make_trainer, started: float) -> None:
     model = trainer.export()
     distributed.send(distributed.Message("done"))
     console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
-    if (fusions := trainer.fusion_summary()) is not None:
-        console.print(fusions)
+    for line in (trainer.fusion_summary(), trainer.feedback_summary()):
+        if line is not None:
+            console.print(line)
     print_search_mode(trainer.settings)
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
     exported = "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model"

@@ -162,3 +162,23 @@ def _file_split(judgments: Judgments, test_judgments: Judgments, seed: int) -> S
                              file=judgments.source, hint="use training judgments with other queries than the test file")
     return Split(train=train, test=test, seed=seed, test_fraction=round(len(test) / (len(test) + len(train)), 6),
                  method="file", not_evaluable=len(test_keys) - len(test), overlap_removed=len(overlap))
+
+
+def validation_keys(train: Judgments, count: int, seed: int) -> list[str]:
+    """``count`` (at most all) of the training queries with a relevant judgment, drawn with ``seed``, sorted:
+    the queries fusion weights and feedback coefficients are fitted on, never a test query.
+
+    Example:
+        >>> import numpy as np
+        >>> from sparsefit.data.judgments import Judgments
+        >>> from sparsefit.data.labels import LabelScheme
+        >>> keys = [f"q{i}" for i in range(10)]
+        >>> j = Judgments(keys, keys, ["p"] * 10, ["1"] * 10, np.ones(10), LabelScheme("binary", {"1": 1.0, "0": 0.0}, 1.0),
+        ...               Path("j.csv"), "query", "product_id", "label")
+        >>> validation_keys(j, 3, seed=13) == validation_keys(j, 3, seed=13), len(validation_keys(j, 30, seed=1))
+        (True, 10)
+    """
+    evaluable = sorted(train.keys_with_relevant())
+    count = max(0, min(count, len(evaluable)))
+    picked = np.random.default_rng(seed).choice(len(evaluable), size=count, replace=False)
+    return sorted(evaluable[i] for i in picked)

@@ -22,8 +22,7 @@ from sparsefit.data import Catalog, Judgments, Split
 from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.bm25 import BM25Baseline
-from sparsefit.evaluation.metrics import mean_metrics, per_query_metrics
-from sparsefit.evaluation.report import Report, SystemResult
+from sparsefit.evaluation.report import Report, SystemResult, score_run
 from sparsefit.index import IndexLocation, SparseIndex
 from sparsefit.indexing import catalog_index
 from sparsefit.models import Encoder, load_encoder
@@ -43,16 +42,35 @@ def evaluate(
     architecture: str = "splade",
     show_progress: bool = True,
     device: str = "cpu",
+    retrieval: str = "sparse",
+    fusion: str = "rrf",
+    validation_queries: int = 500,
+    seed: int = 13,
 ) -> Report:
     """Evaluate BM25 and each model on ``split.test`` queries; returns a :class:`Report`.
+
+    ``retrieval`` ``bm25`` adds Qdrant's BM25 (the first model's index) beside bm25s; ``hybrid`` also adds each
+    model fused with it in Qdrant, the ``fusion`` weights fitted on ``validation_queries`` of the split's training
+    queries (never a test query; these models were not trained on them).
 
     Each model's index is a :meth:`~IndexLocation.child` of ``location`` (reused while nothing changed);
     without ``location`` the Edge indexes live in a temporary folder. A location with ``two_stage``
     searches the models the way such an index serves (see :class:`~sparsefit.index.TwoStage`).
     """
+    from sparsefit.data.split import validation_keys
+    from sparsefit.evaluation.hybrid import evaluate_hybrid, evaluate_qdrant_bm25, fit_fusion
+
     test = judgments.subset(set(split.test))
     if not test.keys():
         raise SparsefitError("the split has no test queries", hint="lower --test-fraction's complement or pass --test-judgments")
+    if retrieval not in ("sparse", "bm25", "hybrid"):
+        raise SparsefitError(f"unknown retrieval {retrieval!r}", hint="use sparse, bm25 or hybrid")
+    validation = None
+    if retrieval == "hybrid":
+        validation = judgments.subset(set(validation_keys(judgments.subset(set(split.train)), validation_queries, seed)))
+        if not validation.keys():
+            raise SparsefitError("hybrid evaluation fits its fusion weights on training queries, and the split has none",
+                                 hint="use a split with training queries (a random split), or --retrieval sparse")
     systems: list[SystemResult] = []
     if bm25:
         systems.append(evaluate_bm25(catalog, test, retrieve_k=retrieve_k))
@@ -71,8 +89,14 @@ def evaluate(
             index, _ = catalog_index(encoder, catalog, location.child(index_name(encoder.name)), batch_size=batch_size,
                                      show_progress=show_progress, seconds=seconds)
             with index:
+                if retrieval != "sparse" and not any(s.kind == "bm25" and s.name != "bm25" for s in systems):
+                    systems.append(evaluate_qdrant_bm25(index, test, retrieve_k=retrieve_k))
                 systems.append(evaluate_encoder(encoder, index, test, retrieve_k=retrieve_k, batch_size=batch_size,
                                                 seconds=seconds))
+                if validation is not None:
+                    fitted = fit_fusion(encoder, index, validation, method=fusion, batch_size=batch_size)
+                    systems.append(evaluate_hybrid(encoder, index, test, fitted, name=f"hybrid ({encoder.name})",
+                                                   retrieve_k=retrieve_k, batch_size=batch_size))
     finally:
         if temporary is not None:
             temporary.cleanup()
@@ -120,11 +144,6 @@ def evaluate_encoder(
     seconds["search"] = time.perf_counter() - started
     run = {key: [(hit.product_id, hit.score) for hit in row] for key, row in zip(keys, hits)}
     return score_run(name or encoder.name, "encoder", test, run, seconds)
-
-
-def score_run(name: str, kind: str, test: Judgments, run: dict, seconds: dict[str, float]) -> SystemResult:
-    per_query = per_query_metrics(test.qrels(), run, relevant_threshold=test.scheme.relevant_threshold)
-    return SystemResult(name=name, kind=kind, per_query=per_query, mean=mean_metrics(per_query), seconds=seconds, run=run)
 
 
 def index_name(model_name: str) -> str:

@@ -23,9 +23,8 @@ import scipy.sparse as sp
 from sparsefit.data import Judgments
 from sparsefit.defaults import ENCODE_BATCH_SIZE
 from sparsefit.errors import SparsefitError
-from sparsefit.evaluation.evaluate import score_run
 from sparsefit.evaluation.metrics import per_query_metrics
-from sparsefit.evaluation.report import SystemResult
+from sparsefit.evaluation.report import SystemResult, score_run
 from sparsefit.index import Fusion, SparseIndex
 from sparsefit.index.fusion import FusionMethod
 from sparsefit.indexing import index_bm25

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from sparsefit.evaluation.metrics import METRICS, paired_test
+from sparsefit.evaluation.metrics import METRICS, mean_metrics, paired_test, per_query_metrics
 from sparsefit.files import write_atomic, write_json
 
 _HEADERS = {"ndcg@10": "nDCG@10", "mrr@10": "MRR@10", "recall@10": "R@10", "recall@100": "R@100", "p@10": "P@10"}
@@ -147,3 +147,9 @@ class Report:
                 top = [[doc, round(score, 6)] for doc, score in ranked[:RUN_DEPTH_SAVED]]
                 lines.append(json.dumps({"system": system.name, "query_key": key, "query": self.queries[key], "results": top}))
         write_atomic(folder / "runs.jsonl", "\n".join(lines) + "\n")
+
+
+def score_run(name: str, kind: str, test, run: dict, seconds: dict[str, float]) -> SystemResult:
+    """A system's ranked results on the queries of ``test`` (Judgments), scored per query."""
+    per_query = per_query_metrics(test.qrels(), run, relevant_threshold=test.scheme.relevant_threshold)
+    return SystemResult(name=name, kind=kind, per_query=per_query, mean=mean_metrics(per_query), seconds=seconds, run=run)

@@ -18,7 +18,9 @@ from pathlib import Path
 from sparsefit.errors import SparsefitError
 from sparsefit.index.base import Hit, Modifier, SparseIndex
 from sparsefit.index.bm25 import Bm25Model
+from sparsefit.index.boost import Boost
 from sparsefit.index.filters import Filter, Match, Range, parse_filter
+from sparsefit.index.feedback import FeedbackStrategy
 from sparsefit.index.fusion import Fusion
 from sparsefit.index.ids import point_id
 from sparsefit.index.location import IndexLocation
@@ -26,6 +28,8 @@ from sparsefit.index.two_stage import TwoStage
 
 __all__ = [
     "Bm25Model",
+    "Boost",
+    "FeedbackStrategy",
     "Filter",
     "Fusion",
     "Hit",

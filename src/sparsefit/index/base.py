@@ -34,7 +34,9 @@ import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
 from sparsefit.index.bm25 import BM25_VECTOR
+from sparsefit.index.boost import Boost
 from sparsefit.index.filters import Filter, check_key, filters_per_row
+from sparsefit.index.feedback import FeedbackItems, FeedbackStrategy, check_items
 from sparsefit.index.fusion import Fusion
 from sparsefit.index.ids import point_id, point_number, unique_point_ids
 from sparsefit.index.payloads import clean_payload, split_payload
@@ -113,6 +115,9 @@ class PreparedQuery:
     legs: tuple[tuple[str, list[int], list[float]], ...] | None = None
     fusion: Fusion | None = None
     depth: int = 0  # hybrid: products each leg prefetches (fixed, while ``limit`` may grow to settle a tie)
+    feedback: tuple[tuple[list[int], list[float], float], ...] | None = None  # learned vectors of rated products, score
+    strategy: FeedbackStrategy | None = None
+    boost: Boost | None = None  # the whole query's top products rescored by a formula over payload fields
 
 
 RawHit = tuple[str, float, dict[str, Any]]  # product id, score, payload without "_id"
@@ -223,6 +228,9 @@ class SparseIndex(abc.ABC):
         exact: bool = False,
         bm25: sp.csr_matrix | None = None,
         fusion: Fusion | None = None,
+        feedback: FeedbackItems | None = None,
+        strategy: FeedbackStrategy | None = None,
+        boost: Boost | None = None,
     ) -> list[Hit]:
         """Top ``limit`` products by dot product with a one-row sparse ``vector`` (see :meth:`search_batch`).
 
@@ -231,7 +239,8 @@ class SparseIndex(abc.ABC):
         for given in (vector, bm25):
             if sp.issparse(given) and given.shape[0] != 1:
                 raise SparsefitError(f"search takes one query row, got {given.shape[0]}", hint="use search_batch")
-        return self.search_batch(vector, limit, filter, with_payload, exact=exact, bm25=bm25, fusion=fusion)[0]
+        return self.search_batch(vector, limit, filter, with_payload, exact=exact, bm25=bm25, fusion=fusion,
+                                 feedback=None if feedback is None else [feedback], strategy=strategy, boost=boost)[0]
 
     def search_batch(
         self,
@@ -245,6 +254,9 @@ class SparseIndex(abc.ABC):
         exact: bool = False,
         bm25: sp.csr_matrix | None = None,
         fusion: Fusion | None = None,
+        feedback: Sequence[FeedbackItems | None] | None = None,
+        strategy: FeedbackStrategy | None = None,
+        boost: Boost | None = None,
     ) -> list[list[Hit]]:
         """Top ``limit`` products for each query row; one filter for all rows or one per row.
 
@@ -253,6 +265,12 @@ class SparseIndex(abc.ABC):
         ``fusion`` says (default: RRF, equal weights). All-zero rows get no hits. Without ``with_payload``
         each ``Hit.payload`` is ``{}``. ``exact=True`` skips the candidate stage of a two-stage index
         (a hybrid query's learned leg always searches exactly).
+
+        ``feedback``: per row, (product id, score) items on earlier hits (clicked = 1, skipped = 0), or None;
+        the row's learned leg becomes Qdrant's relevance-feedback query with ``strategy``'s coefficients
+        (:mod:`sparsefit.index.feedback`). Rows without feedback search as they would without it.
+        ``boost``: the query's top ``boost.depth`` products rescored by ``score · (1 + Σ weight · field)``
+        (:mod:`sparsefit.index.boost`), in the engine.
         """
         self._check_open()
         limit = positive_int("search limit", limit)
@@ -268,10 +286,18 @@ class SparseIndex(abc.ABC):
         if len(legs) > 1 and fusion is not None and len(fusion.weights) != len(legs):
             raise SparsefitError(f"the fusion has {len(fusion.weights)} weights for {len(legs)} legs")
         per_row = filters_per_row(filters, count)
+        rated = self._feedback_rows(feedback, count, rows is not None)
+        if any(rated):
+            strategy = strategy or FeedbackStrategy()
+            exact = True  # feedback rescores the plain query's candidates; no candidate stage
+        if boost is not None and not isinstance(boost, Boost):
+            raise SparsefitError(f"boost must be a Boost, got {type(boost).__name__}", hint="use Boost.parse({...})")
+        exact = exact or boost is not None
         out: list[list[Hit]] = []
         for start in range(0, count, batch_size):
             stop = min(start + batch_size, count)
-            out.extend(self._search_rows(legs, range(start, stop), per_row, limit, with_payload, exact, fusion))
+            out.extend(self._search_rows(legs, range(start, stop), per_row, limit, with_payload, exact, fusion,
+                                         rated, strategy, boost))
             if progress is not None:
                 progress(stop - start)
         return out
@@ -354,6 +380,10 @@ class SparseIndex(abc.ABC):
         """The stored points (with ``.id`` and ``.payload``) among ``point_ids``, in any order."""
 
     @abc.abstractmethod
+    def _retrieve_vectors(self, point_ids: list[int | str]) -> Iterable[Any]:
+        """The stored points among ``point_ids`` with their learned vector (``.id``, ``.vector[VECTOR_NAME]``)."""
+
+    @abc.abstractmethod
     def _index_field(self, key: str, schema: Any) -> None:
         """Create the engine's payload index on ``key``; ``schema`` comes from ``_payload_schema``."""
 
@@ -409,6 +439,35 @@ class SparseIndex(abc.ABC):
             raise SparsefitError(f"{action} got {count} rows but {len(rows)} BM25 rows", hint="pass one BM25 row per row")
         return rows
 
+    def _feedback_rows(self, feedback: Sequence[FeedbackItems | None] | None, count: int, learned: bool) -> list:
+        """Per row, the rated products' learned vectors with their scores (None: no feedback for that row)."""
+        if feedback is None:
+            return [None] * count
+        if isinstance(feedback, (str, bytes)) or len(feedback) != count:
+            raise SparsefitError(f"feedback must be one list (or None) per query row: {count} rows")
+        items = [None if f is None else check_items(f) for f in feedback]
+        if not learned and any(items):
+            raise SparsefitError("relevance feedback needs the model's vectors", hint="use sparse or hybrid retrieval")
+        wanted = sorted({pid for row in items if row for pid, _ in row})
+        stored = self._learned_vectors([point_id(pid) for pid in wanted]) if wanted else {}
+        missing = [pid for pid in wanted if point_number(point_id(pid)) not in stored]
+        if missing:
+            raise SparsefitError(f"feedback names {len(missing)} product(s) not in the index: {', '.join(missing[:5])}",
+                                 hint="send feedback on product ids that search returned")
+        out = []
+        for row in items:
+            rated = [(*stored[point_number(point_id(pid))], score) for pid, score in row or ()]
+            out.append(tuple(r for r in rated if r[0]) or None)  # a product without a vector cannot pull or push
+        return out
+
+    def _learned_vectors(self, point_ids: list[int | str]) -> dict[Any, tuple[list[int], list[float]]]:
+        """The stored learned vectors of ``point_ids`` by point number (an empty vector for a point without one)."""
+        out = {}
+        for record in self._retrieve_vectors(point_ids):
+            vector = (record.vector or {}).get(VECTOR_NAME)
+            out[point_number(record.id)] = (list(vector.indices), [float(v) for v in vector.values]) if vector else ([], [])
+        return out
+
     def _search_rows(
         self,
         legs: list[tuple[str, SparseRows]],
@@ -418,6 +477,9 @@ class SparseIndex(abc.ABC):
         with_payload: bool,
         exact: bool = False,
         fusion: Fusion | None = None,
+        feedback: list | None = None,
+        strategy: FeedbackStrategy | None = None,
+        boost: Boost | None = None,
     ) -> list[list[Hit]]:
         results: list[list[Hit]] = [[] for _ in which]
         todo = [k for k, i in enumerate(which) if any(rows.row(i)[0] for _, rows in legs)]
@@ -434,6 +496,12 @@ class SparseIndex(abc.ABC):
                                          fusion=fusion or Fusion(weights=(1.0,) * len(legs)),
                                          depth=max((fusion or Fusion()).prefetch, limit))
                            for k in todo]
+            if feedback is not None and strategy is not None:
+                queries = [replace(q, feedback=feedback[which[k]], strategy=strategy,
+                                   depth=q.depth or max(strategy.depth, limit)) if feedback[which[k]] else q
+                           for k, q in zip(todo, queries)]
+            if boost is not None:
+                queries = [replace(q, boost=boost) for q in queries]
             raw = self._query(queries, with_payload)
             again = []
             for k, hits in zip(todo, raw):

@@ -46,6 +46,7 @@ from sparsefit.index.base import (
     vector_names,
 )
 from sparsefit.index.bm25 import BM25_VECTOR
+from sparsefit.index.boost import Boost
 from sparsefit.index.fusion import Fusion
 from sparsefit.index.filters import Condition, Filter, Match
 from sparsefit.index.ids import point_id
@@ -320,31 +321,22 @@ class ClientIndex(SparseIndex):
         selector: bool | list[str] = True if with_payload else [ID_KEY]
         requests = []
         for q in queries:
+            if q.feedback is not None and self.local:
+                raise SparsefitError("qdrant-client's local mode has no relevance feedback on sparse vectors",
+                                     hint="use Qdrant Edge (an index folder) or a Qdrant server")
             f = client_filter(q.filter)
-            prefetch = params = None
-            if q.legs is not None:
-                requests.append(_hybrid_request(q, f, selector))
-                continue
-            if q.candidate is not None:
-                find = qm.SparseVector(indices=q.candidate[0], values=q.candidate[1])
-                prefetch = qm.Prefetch(query=find, using=CANDIDATE_VECTOR, limit=q.candidates, filter=f)
-                # score the candidates directly (local mode always does, and warns about params)
-                params = None if self.local else qm.SearchParams(exact=True)
-            requests.append(
-                qm.QueryRequest(
-                    prefetch=prefetch,
-                    params=params,
-                    query=qm.SparseVector(indices=q.indices, values=q.values),
-                    using=q.using,
-                    limit=q.limit,
-                    filter=f,
-                    with_payload=selector,
-                    with_vector=False,
-                )
-            )
+            parts = _scoring(q, f, self.local)
+            if q.boost is not None:  # the query's top products, rescored by the boost formula
+                parts = {"prefetch": qm.Prefetch(**parts, limit=max(q.boost.depth, q.limit), filter=f),
+                         "query": client_boost(q.boost)}
+            requests.append(qm.QueryRequest(**parts, limit=q.limit, filter=f, with_payload=selector, with_vector=False))
         with self._errors("search"):
             responses = self._client.query_batch_points(self.collection, requests=requests)
         return [[raw_hit(p, with_payload) for p in r.points] for r in responses]
+
+    def _retrieve_vectors(self, point_ids: list[int | str]) -> list[Any]:
+        with self._errors("retrieve vectors"):
+            return self._client.retrieve(self.collection, ids=point_ids, with_payload=False, with_vectors=[VECTOR_NAME])
 
     def _retrieve(self, point_ids: list[int | str]) -> list[Any]:
         with self._errors("retrieve points"):
@@ -391,14 +383,55 @@ class ClientIndex(SparseIndex):
             self._client.close()
 
 
-def _hybrid_request(q: PreparedQuery, f: qm.Filter | None, selector: Any) -> qm.QueryRequest:
-    """One Qdrant query: a prefetch per non-empty leg, fused by the engine."""
-    legs, fusion = fusion_legs(q)
-    depth = q.depth or max(fusion.prefetch, q.limit)
-    prefetch = [qm.Prefetch(query=qm.SparseVector(indices=idx, values=vals), using=name, limit=depth, filter=f)
-                for name, idx, vals in legs]
-    return qm.QueryRequest(prefetch=prefetch, query=client_fusion(fusion), limit=q.limit, filter=f,
-                           with_payload=selector, with_vector=False)
+def _scoring(q: PreparedQuery, f: qm.Filter | None, local: bool) -> dict[str, Any]:
+    """A query's prefetch, scoring query, vector and search params: plain, two-stage, relevance feedback or hybrid."""
+    if q.legs is not None:  # one prefetch per non-empty leg, fused by the engine
+        legs, fusion = fusion_legs(q)
+        depth = q.depth or max(fusion.prefetch, q.limit)
+        prefetch = [
+            qm.Prefetch(prefetch=_candidates(q, (idx, vals), f), query=_feedback_query(q, (idx, vals)), using=name,
+                        limit=depth, filter=f)
+            if q.feedback is not None and name == VECTOR_NAME
+            else qm.Prefetch(query=qm.SparseVector(indices=idx, values=vals), using=name, limit=depth, filter=f)
+            for name, idx, vals in legs
+        ]
+        return {"prefetch": prefetch, "query": client_fusion(fusion)}
+    if q.feedback is not None:
+        return {"prefetch": _candidates(q, (q.indices, q.values), f), "query": _feedback_query(q, (q.indices, q.values)),
+                "using": VECTOR_NAME}
+    parts: dict[str, Any] = {"query": qm.SparseVector(indices=q.indices, values=q.values), "using": q.using}
+    if q.candidate is not None:
+        find = qm.SparseVector(indices=q.candidate[0], values=q.candidate[1])
+        parts["prefetch"] = qm.Prefetch(query=find, using=CANDIDATE_VECTOR, limit=q.candidates, filter=f)
+        # score the candidates directly (local mode always does, and warns about params)
+        parts["params"] = None if local else qm.SearchParams(exact=True)
+    return parts
+
+
+def client_boost(boost: Boost) -> qm.FormulaQuery:
+    """``$score · (1 + Σ weight · field)`` as qdrant-client's formula (a true boolean field counts 1, a missing field 0)."""
+    terms: list[Any] = [1.0]
+    for key, weight, kind in boost.weights:
+        value = qm.FieldCondition(key=key, match=qm.MatchValue(value=True)) if kind == "bool" else key
+        terms.append(qm.MultExpression(mult=[weight, value]))
+    defaults = {key: 0.0 for key, _, kind in boost.weights if kind != "bool"}
+    return qm.FormulaQuery(formula=qm.MultExpression(mult=["$score", qm.SumExpression(sum=terms)]), defaults=defaults or None)
+
+
+def _candidates(q: PreparedQuery, target: tuple[list[int], list[float]], f: qm.Filter | None) -> qm.Prefetch:
+    """The plain query's top products, which relevance feedback rescores."""
+    depth = max(q.strategy.depth if q.strategy else 0, q.depth)
+    return qm.Prefetch(query=qm.SparseVector(indices=target[0], values=target[1]), using=VECTOR_NAME, limit=depth, filter=f)
+
+
+def _feedback_query(q: PreparedQuery, target: tuple[list[int], list[float]]) -> qm.RelevanceFeedbackQuery:
+    """Qdrant's naive relevance-feedback query on the learned vectors."""
+    st = q.strategy
+    assert st is not None and q.feedback is not None
+    items = [qm.FeedbackItem(example=qm.SparseVector(indices=idx, values=vals), score=score) for idx, vals, score in q.feedback]
+    return qm.RelevanceFeedbackQuery(relevance_feedback=qm.RelevanceFeedbackInput(
+        target=qm.SparseVector(indices=target[0], values=target[1]), feedback=items,
+        strategy=qm.NaiveFeedbackStrategy(naive=qm.NaiveFeedbackStrategyParams(a=st.a, b=st.b, c=st.c))))
 
 
 def client_fusion(fusion: Fusion) -> Any:

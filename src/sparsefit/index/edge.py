@@ -43,6 +43,7 @@ from sparsefit.index.base import (
     vector_names,
 )
 from sparsefit.index.bm25 import BM25_VECTOR
+from sparsefit.index.boost import Boost
 from sparsefit.index.fusion import Fusion
 from sparsefit.index.filters import Condition, Filter, Match
 from sparsefit.index.ids import point_id, point_key
@@ -275,25 +276,13 @@ class EdgeIndex(SparseIndex):
         requests = []
         for q in queries:
             f = edge_filter(q.filter)
-            prefetches = params = None
-            if q.legs is not None:
-                requests.append(_hybrid_request(q, f, selector))
-                continue
-            if q.candidate is not None:
-                find = qe.Query.Nearest(qe.SparseVector(*q.candidate), using=CANDIDATE_VECTOR)
-                prefetches = [qe.Prefetch(limit=q.candidates, query=find, filter=f)]
-                params = RESCORE  # score the candidates directly, not through the inverted index
-            requests.append(
-                qe.QueryRequest(
-                    limit=q.limit,
-                    prefetches=prefetches,
-                    params=params,
-                    query=qe.Query.Nearest(qe.SparseVector(q.indices, q.values), using=q.using),
-                    filter=f,
-                    with_payload=selector,
-                    with_vector=False,
-                )
-            )
+            prefetches, query, params = _scoring(q, f)
+            if q.boost is not None:  # the query's top products, rescored by the boost formula
+                depth = max(q.boost.depth, q.limit)
+                prefetches = [qe.Prefetch(limit=depth, prefetches=prefetches, query=query, params=params, filter=f)]
+                query, params = edge_boost(q.boost), None
+            requests.append(qe.QueryRequest(limit=q.limit, prefetches=prefetches, params=params, query=query, filter=f,
+                                            with_payload=selector, with_vector=False))
         return [[raw_hit(p, with_payload) for p in points] for points in self._run(requests)]
 
     def _run(self, requests: list[qe.QueryRequest]) -> list[list[Any]]:
@@ -301,6 +290,10 @@ class EdgeIndex(SparseIndex):
             if len(requests) == 1:
                 return [self._shard.query(requests[0])]
             return self._shard.query_batch(qe.QueryBatchRequest(requests))
+
+    def _retrieve_vectors(self, point_ids: list[int | str]) -> list[Any]:
+        with engine_errors("retrieve vectors", self.path):
+            return self._shard.retrieve(point_ids, False, [VECTOR_NAME])
 
     def _retrieve(self, point_ids: list[int | str]) -> list[Any]:
         with engine_errors("retrieve points", self.path):
@@ -344,14 +337,54 @@ class EdgeIndex(SparseIndex):
             self._shard.close()
 
 
-def _hybrid_request(q: PreparedQuery, f: qe.Filter | None, selector: Any) -> qe.QueryRequest:
-    """One Qdrant query: a prefetch per non-empty leg, fused by the engine."""
-    legs, fusion = fusion_legs(q)
-    depth = q.depth or max(fusion.prefetch, q.limit)
-    prefetches = [qe.Prefetch(limit=depth, query=qe.Query.Nearest(qe.SparseVector(idx, vals), using=name), filter=f)
-                  for name, idx, vals in legs]
-    return qe.QueryRequest(limit=q.limit, prefetches=prefetches, query=edge_fusion(fusion), filter=f,
-                           with_payload=selector, with_vector=False)
+def _scoring(q: PreparedQuery, f: qe.Filter | None) -> tuple[list[qe.Prefetch] | None, Any, qe.SearchParams | None]:
+    """A query's prefetches, scoring query and search params: plain, two-stage, relevance feedback or hybrid."""
+    if q.legs is not None:  # one prefetch per non-empty leg, fused by the engine
+        legs, fusion = fusion_legs(q)
+        depth = q.depth or max(fusion.prefetch, q.limit)
+        prefetches = [
+            qe.Prefetch(limit=depth, prefetches=[_candidates(q, (idx, vals), f)], query=_feedback_query(q, (idx, vals)),
+                        filter=f)
+            if q.feedback is not None and name == VECTOR_NAME
+            else qe.Prefetch(limit=depth, query=qe.Query.Nearest(qe.SparseVector(idx, vals), using=name), filter=f)
+            for name, idx, vals in legs
+        ]
+        return prefetches, edge_fusion(fusion), None
+    if q.feedback is not None:
+        return [_candidates(q, (q.indices, q.values), f)], _feedback_query(q, (q.indices, q.values)), None
+    nearest = qe.Query.Nearest(qe.SparseVector(q.indices, q.values), using=q.using)
+    if q.candidate is not None:
+        find = qe.Query.Nearest(qe.SparseVector(*q.candidate), using=CANDIDATE_VECTOR)
+        # score the candidates directly, not through the inverted index
+        return [qe.Prefetch(limit=q.candidates, query=find, filter=f)], nearest, RESCORE
+    return None, nearest, None
+
+
+def edge_boost(boost: Boost) -> qe.Formula:
+    """``$score · (1 + Σ weight · field)`` as a Qdrant Edge formula (a true boolean field counts 1, a missing field 0)."""
+    e = qe.Expression
+    terms = [e.Constant(1.0)]
+    for key, weight, kind in boost.weights:
+        value = (e.Condition(qe.FieldCondition(key, match=qe.MatchValue(np.bool_(True)))) if kind == "bool"
+                 else e.Variable(key))
+        terms.append(e.Mult([e.Constant(weight), value]))
+    defaults = {key: 0.0 for key, _, kind in boost.weights if kind != "bool"}
+    return qe.Formula(e.Mult([e.Variable("$score"), e.Sum(terms)]), defaults=defaults or None)
+
+
+def _candidates(q: PreparedQuery, target: tuple[list[int], list[float]], f: qe.Filter | None) -> qe.Prefetch:
+    """The plain query's top products, which relevance feedback rescores."""
+    depth = max(q.strategy.depth if q.strategy else 0, q.depth)
+    return qe.Prefetch(limit=depth, query=qe.Query.Nearest(qe.SparseVector(*target), using=VECTOR_NAME), filter=f)
+
+
+def _feedback_query(q: PreparedQuery, target: tuple[list[int], list[float]]) -> qe.Query:
+    """Qdrant's naive relevance-feedback query on the learned vectors."""
+    st = q.strategy
+    assert st is not None and q.feedback is not None
+    items = [qe.FeedbackItem(qe.SparseVector(idx, vals), score) for idx, vals, score in q.feedback]
+    query = qe.FeedbackNaiveQuery(qe.SparseVector(*target), items, qe.NaiveFeedbackStrategy(st.a, st.b, st.c))
+    return qe.Query.FeedbackNaive(query, using=VECTOR_NAME)
 
 
 def edge_fusion(fusion: Fusion) -> Any:

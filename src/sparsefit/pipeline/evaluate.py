@@ -14,9 +14,11 @@ from sparsefit.run import RunFolder, new_run_folder
 
 
 def run_evaluation(
-    catalog_path: str | Path, judgments_path: str | Path, settings: Settings, *, show_progress: bool = True
+    catalog_path: str | Path, judgments_path: str | Path, settings: Settings, *, show_progress: bool = True,
+    retrieval: str = "sparse",
 ) -> tuple[Report, Path, Inputs]:
-    """Load, split, evaluate BM25 and ``settings.models`` on the held-out queries, save everything."""
+    """Load, split, evaluate BM25 and ``settings.models`` on the held-out queries (``retrieval``: also Qdrant's
+    BM25, or that and each model's hybrid; see :func:`~sparsefit.evaluation.evaluate.evaluate`), save everything."""
     device = resolve_device(settings.device)  # before any work: a missing GPU is a one-line error
     folder = make_folder(Path(settings.output) if settings.output else new_run_folder("evaluate"))
     run = RunFolder(folder)
@@ -27,6 +29,7 @@ def run_evaluation(
         models=settings.models, bm25=settings.bm25,
         location=index_location(settings, folder / "indexes"), device=device, retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
         max_seq_length=settings.max_seq_length, architecture=settings.architecture, show_progress=show_progress,
+        retrieval=retrieval, fusion=settings.fusion, validation_queries=settings.validation_queries, seed=settings.seed + 7,
     )
     report.save(folder)
     write_json(run.inputs, describe_inputs(inputs))

@@ -9,12 +9,11 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
-
 from sparsefit.config import Settings, save_settings
 from sparsefit import distributed
 from sparsefit.devices import resolve_device
 from sparsefit.data import LabelScheme
+from sparsefit.data.split import validation_keys
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate_bm25, evaluate_encoder, make_report
 from sparsefit.evaluation.hybrid import evaluate_qdrant_bm25
@@ -130,10 +129,8 @@ class Trainer:
         if run.validation.is_file():
             keys = read_json(run.validation)["queries"]
         else:
-            evaluable = sorted(self.train.keys_with_relevant())
-            count = min(self.settings.validation_queries, len(evaluable) // 10)
-            picked = np.random.default_rng(self.settings.seed + 7).choice(len(evaluable), size=count, replace=False)
-            keys = sorted(evaluable[i] for i in picked)
+            count = min(self.settings.validation_queries, len(self.train.keys_with_relevant()) // 10)
+            keys = validation_keys(self.train, count, self.settings.seed + 7)
             write_json(run.validation, {"queries": keys, "of_training_queries": len(self.train.keys())})
         return self.train.subset(set(keys)) if keys else None
 
@@ -189,6 +186,30 @@ class Trainer:
         return [evaluate_hybrid(encoder, index, self.test, fusion, name=name,
                                 retrieve_k=s.retrieve_k, batch_size=s.batch_size)]
 
+    def _feedback(self, encoder: Encoder, index) -> None:
+        """Relevance feedback on the exported model: ``c`` fitted on the validation queries, one simulated round on
+        the test queries (``feedback.json``)."""
+        from sparsefit.evaluation.feedback import fit_feedback, simulate_feedback
+
+        if self.validation is None:
+            return
+        s = self.settings
+        strategy = fit_feedback(encoder, index, self.validation, batch_size=s.batch_size)
+        result = simulate_feedback(encoder, index, self.test, strategy, retrieve_k=s.retrieve_k, batch_size=s.batch_size)
+        result.pop("per_query")
+        write_json(self.run.feedback, {"strategy": strategy.to_json(), "test": result})
+
+    def feedback_summary(self) -> str | None:
+        """One line on relevance feedback (``feedback.json``); None when it was not measured."""
+        data = read_optional(self.run.feedback)
+        if not data:
+            return None
+        test, strategy = data["test"], data["strategy"]
+        p = (test.get("paired_test") or {}).get("p_value")
+        return (f"Relevance feedback, one simulated round (clicks on the judged-relevant products of the first page): nDCG@10 "
+                f"of the unseen results {test['ndcg@10']['without']:.4f} → {test['ndcg@10']['with']:.4f} on {test['queries']:,} "
+                f"held-out queries (p = {p:.3g}); c = {strategy['c']} fitted on {strategy['fitted']['queries']} validation queries")
+
     def fusion_summary(self) -> str | None:
         """One line on the fitted fusions (``fusion.json``), for the report; None when none was fitted."""
         fitted = read_optional(self.run.fusion)
@@ -208,6 +229,7 @@ class Trainer:
         index, _ = self._index_for(encoder, None)
         with index:
             systems = self._hybrid(encoder, index, "tuned", "hybrid (tuned)")
+            self._feedback(encoder, index)
         if systems:
             save_systems(self.run.hybrid, systems)
         self._time("hybrid", started)
@@ -450,7 +472,8 @@ class Trainer:
             shutil.copytree(self.final_model_folder(), temporary, dirs_exist_ok=True)
         report = self.report()
         report.save(self.folder)
-        write_atomic(self.run.card, model_card(report, self.settings, self.timings, self.inputs))
+        notes = [line for line in (self.fusion_summary(), self.feedback_summary()) if line]
+        write_atomic(self.run.card, model_card(report, self.settings, self.timings, self.inputs, notes))
         self._fit_confidence(target)
         self.state.mark(RunFolder.EXPORT)
         return target

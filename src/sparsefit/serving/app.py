@@ -17,7 +17,7 @@ import re
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +37,11 @@ MAX_WALKED = 20_000  # folder entries /api/files looks at before it stops (then 
 DATA_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".gz", ".bz2", ".xz")
 
 
+class FeedbackItem(BaseModel):
+    product_id: str = Field(..., min_length=1, max_length=1000)
+    score: float = Field(..., allow_inf_nan=False, description="clicked = 1, skipped = 0")
+
+
 class SearchRequest(BaseModel):
     query: str = Field(..., description="the search text", examples=["cordless drill"])
     limit: int = Field(10, ge=1, le=1000)
@@ -44,6 +49,12 @@ class SearchRequest(BaseModel):
     filter: dict[str, Any] | None = Field(None, description='payload filter, e.g. {"brand": "Acme", "price": {"lt": 50}}')
     run: str | None = Field(None, description="run name (default: the served run)")
     rules: bool = Field(True, description="apply the collection's exclusion rules")
+    retrieval: Literal["sparse", "bm25", "hybrid"] = Field(
+        "sparse", description="the tuned model, Qdrant's BM25, or both fused in one Qdrant query (the run's fitted weights)")
+    feedback: list[FeedbackItem] | None = Field(
+        None, max_length=100, description="feedback on earlier hits (Qdrant's relevance-feedback query), e.g. clicked = 1, skipped = 0")
+    boost: dict[str, Any] | None = Field(
+        None, description='business boost: score · (1 + Σ weight · field) over numeric or true/false payload fields, e.g. {"in_stock": 0.5, "popularity": 0.1}')
 
 
 class ExplainRequest(BaseModel):
@@ -169,7 +180,8 @@ def create_app(
         """Top products for a query: score, calibrated confidence, payload; filters and exclusion rules applied."""
         service = registry.service(request.run)
         result = service.search(request.query, limit=request.limit, offset=request.offset, filter=request.filter,
-                                rules=request.rules)
+                                rules=request.rules, retrieval=request.retrieval,
+                                feedback=[(f.product_id, f.score) for f in request.feedback or ()], boost=request.boost)
         result["run"] = service.folder.name
         return result
 

@@ -21,6 +21,7 @@ from sparsefit.run import RunFolder, exported
 from sparsefit.serving.rules import ExclusionRule, RuleBook
 
 MAX_LIMIT = 1000
+RETRIEVALS = ("sparse", "bm25", "hybrid")
 
 
 class SearchService:
@@ -45,6 +46,9 @@ class SearchService:
         self.products = index.count()
         keys = index.get_metadata().get("payload_keys")
         self.payload_keys: frozenset[str] | None = frozenset(keys) if isinstance(keys, list) else None
+        types = index.get_metadata().get("payload_types")
+        self.payload_types: dict[str, str] | None = types if isinstance(types, dict) else None
+        self.bm25, self.fusion, self.feedback_strategy = _retrieval_settings(folder, index)
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -105,15 +109,29 @@ class SearchService:
         return self._batcher.encode(query)
 
     def search(self, query: str, *, limit: int = 10, offset: int = 0, filter: dict[str, Any] | None = None,
-               rules: bool = True) -> dict[str, Any]:
+               rules: bool = True, retrieval: str = "sparse", feedback: list[tuple[str, float]] | None = None,
+               boost: dict[str, Any] | None = None) -> dict[str, Any]:
         """Top ``limit`` hits after ``offset``, each with score, confidence and payload.
 
         ``filter`` is the payload filter syntax of ``sparsefit search --filter``
         (``{"brand": "Acme", "price": {"lt": 50}}``). Exclusion rules that fire remove their products.
+        ``retrieval``: ``sparse`` (the tuned model), ``bm25`` (Qdrant's BM25) or ``hybrid`` (both in one Qdrant
+        query, fused with the run's fitted fusion). ``feedback``: (product id, score) on earlier hits, e.g.
+        clicked = 1, skipped = 0: the model's leg becomes Qdrant's relevance-feedback query (the run's fitted
+        coefficients). ``boost``: ``{"field": weight}`` over numeric or true/false payload fields, the search's top
+        products rescored by ``score · (1 + Σ weight · field)`` in Qdrant (:mod:`sparsefit.index.boost`).
         """
-        from sparsefit.index import Filter, parse_filter
+        from sparsefit.index import Boost, Filter, parse_filter
 
         query = _check_query(query)
+        if retrieval not in RETRIEVALS:
+            raise SparsefitError(f"unknown retrieval {retrieval!r}", hint=f"use one of {', '.join(RETRIEVALS)}")
+        if retrieval != "sparse" and self.bm25 is None:
+            raise SparsefitError("this run's index has no BM25 vectors (it was built before sparsefit indexed them)",
+                                 hint="rebuild it with `sparsefit train --resume RUN` after deleting RUN/index, or `sparsefit index`")
+        if feedback and retrieval == "bm25":
+            raise SparsefitError("relevance feedback works on the model's vectors", hint="use retrieval sparse or hybrid")
+        boosted = Boost.parse(boost, self._boostable()) if boost else None
         if not 1 <= limit <= MAX_LIMIT:
             raise SparsefitError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
         if not 0 <= offset <= 10_000:
@@ -129,11 +147,16 @@ class SearchService:
             parsed = Filter(must=parsed.must, must_not=parsed.must_not,
                             exclude_ids=tuple(sorted(set(parsed.exclude_ids) | excluded)))
         want = offset + limit + 1  # one more for the gap-to-next feature of the last hit shown
+        lexical = self.bm25.queries([query]) if retrieval != "sparse" else None
         with self._index_lock:
-            hits = self.index.search(vector, limit=want, filter=None if parsed.is_empty else parsed, with_payload=True)
+            hits = self.index.search(vector if retrieval != "bm25" else None, limit=want,
+                                     filter=None if parsed.is_empty else parsed, with_payload=True, bm25=lexical,
+                                     fusion=self.fusion if retrieval == "hybrid" else None,
+                                     feedback=feedback or None, strategy=self.feedback_strategy, boost=boosted)
         # Confidence was fitted on unfiltered result lists: a filtered list (or one that rules cut) has other
         # score gaps and ranks, so its confidence would not be calibrated; it is left out and the reason given.
-        note = self._confidence_note(filtered=not parsed.is_empty)
+        note = self._confidence_note(filtered=not parsed.is_empty,
+                                     other=retrieval != "sparse" or bool(feedback) or boosted is not None)
         confidence = None if note else self._confidence([h.score for h in hits])
         shown = hits[offset : offset + limit]
         return {
@@ -142,9 +165,20 @@ class SearchService:
                       "confidence": None if confidence is None else round(confidence[offset + i], 4), "payload": h.payload}
                      for i, h in enumerate(shown)],
             "confidence_note": note,
+            "retrieval": retrieval,
+            "fusion": self.fusion.describe() if retrieval == "hybrid" else None,
+            "feedback": len(feedback or ()),
+            "boost": {key: weight for key, weight, _ in boosted.weights} if boosted else None,
             "rules_fired": [f.summary() for f in fired],
             "took_ms": round((time.perf_counter() - began) * 1000, 2),
         }
+
+    def _boostable(self) -> dict[str, str] | None:
+        """The payload fields' kinds for checking a boost (an index built before they were recorded: its keys, as
+        numbers; neither recorded: None, anything goes to the engine)."""
+        if self.payload_types is not None:
+            return self.payload_types
+        return None if self.payload_keys is None else {key: "number" for key in self.payload_keys}
 
     def _check_filter_keys(self, parsed) -> None:
         """A filter key that no product has is refused (it would silently match nothing), naming the known keys."""
@@ -158,10 +192,12 @@ class SearchService:
                 raise SparsefitError(f"no product has the payload key {condition.key!r}",
                                      hint=f"filter on one of: {shown}")
 
-    def _confidence_note(self, *, filtered: bool) -> str | None:
+    def _confidence_note(self, *, filtered: bool, other: bool = False) -> str | None:
         """Why the hits carry no confidence (None when they do)."""
         if self.confidence is None:
             return self.confidence_problem or "no confidence model: run `sparsefit calibrate RUN`"
+        if other:
+            return "confidence is calibrated on the model's own scores; it does not apply to BM25, hybrid, feedback or boosted scores"
         if filtered:
             return "confidence is calibrated on unfiltered results; it does not apply to filtered or rule-cut lists"
         return None
@@ -293,6 +329,23 @@ class QueryBatcher:
             except BaseException as exc:  # hand the error to every waiting request
                 for _, future in batch:
                     future.set_exception(exc)
+
+
+def _retrieval_settings(folder: Path, index) -> tuple:
+    """The index's BM25 model (None without BM25 vectors), the run's fitted hybrid fusion and feedback coefficients
+    (defaults where the run fitted none)."""
+    from sparsefit.files import read_json
+    from sparsefit.index import FeedbackStrategy, Fusion
+    from sparsefit.indexing import index_bm25
+
+    run = RunFolder(folder)
+    fusion = Fusion()
+    if run.fusion.is_file() and "tuned" in (fitted := read_json(run.fusion)):
+        fusion = Fusion.from_json(fitted["tuned"])
+    strategy = FeedbackStrategy()
+    if run.feedback.is_file():
+        strategy = FeedbackStrategy.from_json(read_json(run.feedback)["strategy"])
+    return index_bm25(index), fusion, strategy
 
 
 def payload_key_root(key: str) -> str:

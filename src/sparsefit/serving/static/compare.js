@@ -82,15 +82,21 @@ function renderCompareTable(runs) {
     const roles = systemsByRole(run);
     const rows = new Map();
     if (roles.bm25) rows.set("BM25", roles.bm25);
+    if (roles.bm25Qdrant) rows.set("BM25 (Qdrant)", roles.bm25Qdrant);
     if (roles.base) rows.set("base", roles.base);
+    if (roles.hybridBase) rows.set("hybrid (base)", roles.hybridBase);
     for (const r of roles.rounds) rows.set(`round ${r.round}`, r.sys);
     if (roles.final) rows.set("final", roles.final);
+    if (roles.hybrid) rows.set("hybrid (tuned)", roles.hybrid);
     return { run, rows, roles };
   });
-  const rowNames = ["BM25", "base"];
+  // the hybrid rows (runs trained before them have none) are shown when any run compared has them
+  const any = (key) => perRun.some((p) => p.roles[key]);
+  const rowNames = ["BM25", ...(any("bm25Qdrant") ? ["BM25 (Qdrant)"] : []), "base", ...(any("hybridBase") ? ["hybrid (base)"] : [])];
   const maxRound = Math.max(-1, ...perRun.flatMap((p) => p.roles.rounds.map((r) => r.round)));
   for (let i = 0; i <= maxRound; i++) rowNames.push(`round ${i}`);
   rowNames.push("final");
+  if (any("hybrid")) rowNames.push("hybrid (tuned)");
 
   table.append(h("thead", {},
     h("tr", { class: "group" }, h("th", {}, ""), perRun.map((p) => h("th", { colspan: cols.length, class: "sep" }, p.run.name))),

@@ -155,10 +155,12 @@ function expectedStages(job, run) {
   const rounds = (job && job.options && job.options.rounds) || 0;
   const stages = ["inputs", "baselines"];
   for (let n = 0; n < rounds; n++) stages.push(`round-${n}/train`, `round-${n}/evaluate`);
-  stages.push("export");
   const done = (run && run.done) || [];
-  const extra = done.filter((d) => !stages.includes(d));
-  return [...extra, ...stages];
+  const last = ["hybrid", "export"];
+  // stages this list does not know in advance (generated queries first; the rounds' average after the rounds)
+  const extra = done.filter((d) => !stages.includes(d) && !last.includes(d));
+  const before = extra.filter((d) => d === "queries");
+  return [...before, ...stages, ...extra.filter((d) => d !== "queries"), ...last];
 }
 
 function stageTime(stage, timings) {

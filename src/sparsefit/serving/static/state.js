@@ -37,12 +37,15 @@ export async function runDetail(name) {
   return run;
 }
 
-/** A run's systems by role: {bm25, base, rounds: [{round, sys}] (sorted), final}. */
+/** A run's systems by role: {bm25, bm25Qdrant, base, hybridBase, rounds: [{round, sys}] (sorted), final, hybrid}. */
 export function systemsByRole(run) {
-  const out = { bm25: null, base: null, rounds: [], final: null };
+  const out = { bm25: null, bm25Qdrant: null, base: null, hybridBase: null, rounds: [], final: null, hybrid: null };
   for (const sys of (run && run.systems) || []) {  // roles come from the server: no name is parsed here
     if (sys.role === "bm25") out.bm25 = sys;
+    else if (sys.role === "bm25-qdrant") out.bm25Qdrant = sys;
     else if (sys.role === "base") out.base = sys;
+    else if (sys.role === "hybrid-base") out.hybridBase = sys;
+    else if (sys.role === "hybrid") out.hybrid = sys;
     else if (sys.role === "round") out.rounds.push({ round: sys.round, sys });
     if (run.final && sys.name === run.final) out.final = sys;
   }
