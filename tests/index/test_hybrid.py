@@ -61,11 +61,11 @@ def tie_free(idx: SparseIndex) -> list[int]:
     return [i for i in range(len(legs[0])) if all(len({h.score for h in leg[i]}) == len(leg[i]) for leg in legs)]
 
 
-FUSIONS = [
+FUSIONS = [  # dbsf and formula prefetch more than the catalog's 400: no leg's cut-off falls inside a tie
     Fusion("rrf", (0.7, 0.3)),
     Fusion("rrf", (0.2, 0.8), k=60),
-    Fusion("dbsf"),
-    Fusion("formula", (0.6, 0.4), scales=(3.0, 5.0)),
+    Fusion("dbsf", prefetch=500),
+    Fusion("formula", (0.6, 0.4), scales=(3.0, 5.0), prefetch=500),
 ]
 
 
@@ -198,7 +198,7 @@ def feedback_workload(idx: SparseIndex, strategy, *, hybrid: bool) -> list:
     plain = idx.search_batch(queries(len(texts)), limit=10)
     feedback = [[(hits[4].product_id, 1.0), (hits[0].product_id, 0.0)] if len(hits) >= 5 else None for hits in plain]
     return idx.search_batch(queries(len(texts)), limit=10, with_payload=True, feedback=feedback, strategy=strategy,
-                            bm25=model.queries(texts) if hybrid else None, fusion=Fusion("dbsf") if hybrid else None)
+                            bm25=model.queries(texts) if hybrid else None, fusion=Fusion("dbsf", prefetch=500) if hybrid else None)
 
 
 def test_feedback_scores_are_qdrants_naive_strategy(make_index) -> None:
@@ -298,7 +298,7 @@ def test_boosts_rescore_the_search_by_hand_and_on_every_engine(make_index, hybri
     ids, _, payloads, _, model = demo()
     boost = Boost.parse({"in_stock": 0.5, "stars": 0.1}, TYPES, depth=50)
     texts = query_texts()[:20]
-    fusion = Fusion("dbsf") if hybrid else None  # scores, not ranks: no engine's tie order involved
+    fusion = Fusion("dbsf", prefetch=500) if hybrid else None  # scores of every leg's whole result: no tie order
     engines = ["edge", "client-local"] + (["server"] if SERVER_URL else [])
     runs = {}
     for engine in engines:
@@ -332,3 +332,53 @@ def test_boost_errors_name_the_fields_that_can_be_boosted(spec, fragment) -> Non
         Boost.parse(spec, TYPES)
     if "colour" in fragment or "brand" in fragment:
         assert "in_stock, price, stars" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- a dense third leg
+
+
+def dense_vectors(n: int, seed: int, size: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(n, size)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def with_dense(make_index, engine: str) -> SparseIndex:
+    ids, texts, payloads, learned, model = demo()
+    idx = make_index(engine, bm25=True, dense_size=16)
+    idx.upsert(ids, learned, payloads, bm25=model.documents(texts), dense=dense_vectors(len(ids), 5), batch_size=64)
+    return idx
+
+
+def test_dense_search_is_cosine_and_three_way_hybrid_ranks_the_same_on_every_engine(make_index) -> None:
+    ids = demo()[0]
+    texts = query_texts()[:20]
+    engines = ["edge", "client-local"] + (["server"] if SERVER_URL else [])
+    indexes = {engine: with_dense(make_index, engine) for engine in engines}
+    assert indexes["edge"].dense_size == 16 and indexes["client-local"].dense_size == 16
+    q_dense = dense_vectors(len(texts), 9)
+    docs = dense_vectors(len(ids), 5)
+    alone = indexes["edge"].search_batch(None, limit=10, dense=q_dense)
+    for i, hits in enumerate(alone):  # cosine of unit vectors, by hand
+        scores = docs @ q_dense[i]
+        expected = sorted(zip(ids, scores.tolist()), key=lambda item: (-item[1], item[0]))[:10]
+        assert_same(hits, expected, f"dense query {i}")
+    # scores, not ranks, and every leg's whole result (prefetch above the catalog's 400): no engine's tie order
+    fusion = Fusion("dbsf", (1.0, 1.0, 1.0), prefetch=500)
+    runs = {engine: idx.search_batch(queries(len(texts)), limit=10, bm25=demo()[4].queries(texts), dense=q_dense,
+                                     fusion=fusion) for engine, idx in indexes.items()}
+    for engine, results in runs.items():
+        for i, (a, b) in enumerate(zip(runs["edge"], results)):
+            assert_same(b, [(h.product_id, h.score) for h in a], f"three-way: edge vs {engine}, query {i}")
+    assert all(len(hits) == 10 for hits in runs["edge"])
+
+
+def test_dense_input_errors(make_index) -> None:
+    idx = filled(make_index, "edge")
+    with pytest.raises(SparsefitError, match="no dense vectors"):
+        idx.search(None, dense=dense_vectors(1, 1))
+    dense = with_dense(make_index, "client-local")
+    with pytest.raises(SparsefitError, match=r"shape \(1, 8\), not \(1, 16\)"):
+        dense.search(None, dense=dense_vectors(1, 1, size=8))
+    with pytest.raises(SparsefitError, match="NaN"):
+        dense.search(None, dense=np.full((1, 16), np.nan))

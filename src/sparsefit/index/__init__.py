@@ -61,6 +61,7 @@ def open_index(
     replicas: int | None = None,
     write_consistency: int | None = None,
     bm25: bool = False,
+    dense_size: int | None = None,
 ) -> SparseIndex:
     """Open (or create) a sparse index.
 
@@ -74,6 +75,7 @@ def open_index(
     for two-stage search (see :class:`TwoStage`); an existing one must have been built with them.
     ``bm25=True`` gives a new index a second sparse vector, ``"bm25"``, for Qdrant's BM25 (IDF modifier; see
     :mod:`sparsefit.index.bm25`); an existing index has it or not (:attr:`SparseIndex.has_bm25`).
+    ``dense_size=N`` adds a dense vector ``"dense"`` of N dimensions (cosine) to a new index.
     ``on_disk`` keeps a new index's sparse index and payloads on disk. ``shards``, ``replicas`` and
     ``write_consistency`` shard and replicate a new collection on a server (None: the server's
     default); a Qdrant Edge folder is one local shard and refuses them.
@@ -111,6 +113,7 @@ def open_index(
             modifier=modifier,
             two_stage=two_stage,
             bm25=bm25,
+            dense_size=dense_size,
             **sharding,
         )
     if url is not None:
@@ -127,6 +130,7 @@ def open_index(
             timeout=timeout,
             two_stage=two_stage,
             bm25=bm25,
+            dense_size=dense_size,
             **sharding,
         )
     if path is None:
@@ -137,5 +141,6 @@ def open_index(
     from sparsefit.index.edge import EdgeIndex
 
     return EdgeIndex(
-        path, create=create, recreate=recreate, on_disk=on_disk, modifier=modifier, two_stage=two_stage, bm25=bm25
+        path, create=create, recreate=recreate, on_disk=on_disk, modifier=modifier, two_stage=two_stage, bm25=bm25,
+        dense_size=dense_size,
     )

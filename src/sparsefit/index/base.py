@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import scipy.sparse as sp
 
 from sparsefit.errors import SparsefitError
@@ -48,10 +49,11 @@ from sparsefit.index.two_stage import (
     positive_int,
     posting_thresholds,
 )
-from sparsefit.index.vectors import SparseRows, clean_csr, rows_of, sparse_rows
+from sparsefit.index.vectors import DenseRows, SparseRows, clean_csr, rows_of, sparse_rows
 
 VECTOR_NAME = "sparse"
 CANDIDATE_VECTOR = "sparse_candidates"  # two-stage search: capped posting lists
+DENSE_VECTOR = "dense"  # opt-in: a sentence embedding (cosine), the third leg of hybrid search
 
 PayloadIndexKind = Literal["keyword", "integer", "float", "bool"]
 PAYLOAD_INDEX_KINDS = ("keyword", "integer", "float", "bool")
@@ -86,6 +88,7 @@ class PreparedPoint:
     payload: dict[str, Any]
     candidate: tuple[list[int], list[float]] | None = None
     bm25: tuple[list[int], list[float]] | None = None
+    dense: list[float] | None = None
 
     def named_vectors(self) -> dict[str, tuple[list[int], list[float]]]:
         """The point's non-empty vectors by name, as (indices, values); none for an all-zero row."""
@@ -101,18 +104,19 @@ class PreparedPoint:
 class PreparedQuery:
     """A non-empty query vector, its filter and the number of results wanted from the engine.
 
-    ``using`` names the vector searched (the learned one, or Qdrant's BM25). A hybrid query has ``legs``
-    instead, (vector name, indices, values) each, fused in the engine as ``fusion`` says.
+    ``using`` names the vector searched (the learned one, Qdrant's BM25, or the dense one: ``indices`` None).
+    A hybrid query has ``legs`` instead, (vector name, indices or None for a dense vector, values) each, fused
+    in the engine as ``fusion`` says.
     """
 
-    indices: list[int]
+    indices: list[int] | None
     values: list[float]
     filter: Filter | None
     limit: int
     candidate: tuple[list[int], list[float]] | None = None  # two-stage: terms that find candidates
     candidates: int = 0  # two-stage: how many candidates are rescored
     using: str = VECTOR_NAME
-    legs: tuple[tuple[str, list[int], list[float]], ...] | None = None
+    legs: tuple[tuple[str, list[int] | None, list[float]], ...] | None = None
     fusion: Fusion | None = None
     depth: int = 0  # hybrid: products each leg prefetches (fixed, while ``limit`` may grow to settle a tie)
     feedback: tuple[tuple[list[int], list[float], float], ...] | None = None  # learned vectors of rated products, score
@@ -134,10 +138,10 @@ def vector_names(two_stage: TwoStage | None) -> tuple[str, ...]:
     return (VECTOR_NAME,) if two_stage is None else (VECTOR_NAME, CANDIDATE_VECTOR)
 
 
-def fusion_legs(query: PreparedQuery) -> tuple[list[tuple[str, list[int], list[float]]], Fusion]:
+def fusion_legs(query: PreparedQuery) -> tuple[list[tuple[str, list[int] | None, list[float]]], Fusion]:
     """A hybrid query's non-empty legs and the fusion over just those (a leg with no term finds nothing)."""
     legs = query.legs or ()
-    present = [i for i, leg in enumerate(legs) if leg[1]]
+    present = [i for i, leg in enumerate(legs) if leg[2]]
     return [legs[i] for i in present], (query.fusion or Fusion()).for_legs(present)
 
 
@@ -175,11 +179,13 @@ class SparseIndex(abc.ABC):
         batch_size: int | None = None,
         progress: Progress | None = None,
         bm25: sp.csr_matrix | None = None,
+        dense: np.ndarray | None = None,
     ) -> None:
         """Insert or replace one point per product id; ``progress(n)`` gets each batch's size.
 
         ``bm25``: the products' Qdrant BM25 vectors (:class:`~sparsefit.index.bm25.Bm25Model`), one row each,
-        for an index created with ``bm25=True``.
+        for an index created with ``bm25=True``. ``dense``: one embedding row per product, for an index created
+        with ``dense_size``.
 
         ``batch_size`` points go to the engine per call (default: the engine's ``upsert_batch_size``).
         When it returns, every point is stored (a server acknowledged each batch as written).
@@ -198,6 +204,7 @@ class SparseIndex(abc.ABC):
         if payloads is not None and len(payloads) != len(ids):
             raise SparsefitError(f"upsert got {len(ids)} product ids but {len(payloads)} payloads")
         bm25_rows = self._bm25_rows(bm25, len(ids), "upsert")
+        dense_rows = self._dense_rows(dense, len(ids), "upsert")
         batch_size = positive_int("batch_size", self.upsert_batch_size if batch_size is None else batch_size)
         pids = unique_point_ids(ids)
         candidates = self._candidate_rows(matrix)  # after every check: the first upsert fixes the thresholds
@@ -210,6 +217,7 @@ class SparseIndex(abc.ABC):
                     clean_payload(payloads[i] if payloads is not None else None, ids[i]),
                     candidates.row(i) if candidates is not None else None,
                     bm25_rows.row(i) if bm25_rows is not None else None,
+                    dense_rows.row(i)[1] if dense_rows is not None else None,
                 )
                 for i in range(start, min(start + batch_size, len(ids)))
             ]
@@ -228,6 +236,7 @@ class SparseIndex(abc.ABC):
         exact: bool = False,
         bm25: sp.csr_matrix | None = None,
         fusion: Fusion | None = None,
+        dense: np.ndarray | None = None,
         feedback: FeedbackItems | None = None,
         strategy: FeedbackStrategy | None = None,
         boost: Boost | None = None,
@@ -236,10 +245,10 @@ class SparseIndex(abc.ABC):
 
         ``exact=True`` skips the candidate stage of a two-stage index (no effect otherwise).
         """
-        for given in (vector, bm25):
-            if sp.issparse(given) and given.shape[0] != 1:
+        for given in (vector, bm25, dense):
+            if given is not None and len(getattr(given, "shape", ())) == 2 and given.shape[0] != 1:
                 raise SparsefitError(f"search takes one query row, got {given.shape[0]}", hint="use search_batch")
-        return self.search_batch(vector, limit, filter, with_payload, exact=exact, bm25=bm25, fusion=fusion,
+        return self.search_batch(vector, limit, filter, with_payload, exact=exact, bm25=bm25, fusion=fusion, dense=dense,
                                  feedback=None if feedback is None else [feedback], strategy=strategy, boost=boost)[0]
 
     def search_batch(
@@ -254,6 +263,7 @@ class SparseIndex(abc.ABC):
         exact: bool = False,
         bm25: sp.csr_matrix | None = None,
         fusion: Fusion | None = None,
+        dense: np.ndarray | None = None,
         feedback: Sequence[FeedbackItems | None] | None = None,
         strategy: FeedbackStrategy | None = None,
         boost: Boost | None = None,
@@ -261,8 +271,9 @@ class SparseIndex(abc.ABC):
         """Top ``limit`` products for each query row; one filter for all rows or one per row.
 
         ``vectors`` alone searches the learned sparse vectors; ``bm25`` alone (the queries' Qdrant BM25 rows)
-        searches BM25; both make one hybrid Qdrant query per row, its two legs fused in the engine as
-        ``fusion`` says (default: RRF, equal weights). All-zero rows get no hits. Without ``with_payload``
+        searches BM25, ``dense`` alone (query embeddings) the dense vectors; two or three of them make one
+        hybrid Qdrant query per row, its legs (in that order) fused in the engine as ``fusion`` says
+        (default: RRF, equal weights). All-zero rows get no hits. Without ``with_payload``
         each ``Hit.payload`` is ``{}``. ``exact=True`` skips the candidate stage of a two-stage index
         (a hybrid query's learned leg always searches exactly).
 
@@ -275,14 +286,17 @@ class SparseIndex(abc.ABC):
         self._check_open()
         limit = positive_int("search limit", limit)
         batch_size = positive_int("batch_size", batch_size)
-        if vectors is None and bm25 is None:
-            raise SparsefitError("search got no query vectors", hint="pass the learned query vectors, bm25=, or both")
+        if vectors is None and bm25 is None and dense is None:
+            raise SparsefitError("search got no query vectors", hint="pass the learned query vectors, bm25=, dense=, or several")
         rows = sparse_rows(vectors, what="query vectors") if vectors is not None else None
-        count = len(rows) if rows is not None else bm25.shape[0] if sp.issparse(bm25) else 0
+        count = (len(rows) if rows is not None else bm25.shape[0] if sp.issparse(bm25)
+                 else len(dense) if dense is not None and hasattr(dense, "__len__") else 0)
         bm25_rows = self._bm25_rows(bm25, count, "search") if bm25 is not None else None
+        dense_rows = self._dense_rows(dense, count, "search")
         if fusion is not None and not isinstance(fusion, Fusion):
             raise SparsefitError(f"fusion must be a Fusion, got {type(fusion).__name__}")
-        legs = [(VECTOR_NAME, rows)] * (rows is not None) + [(BM25_VECTOR, bm25_rows)] * (bm25_rows is not None)
+        legs = [(name, given) for name, given in ((VECTOR_NAME, rows), (BM25_VECTOR, bm25_rows), (DENSE_VECTOR, dense_rows))
+                if given is not None]
         if len(legs) > 1 and fusion is not None and len(fusion.weights) != len(legs):
             raise SparsefitError(f"the fusion has {len(fusion.weights)} weights for {len(legs)} legs")
         per_row = filters_per_row(filters, count)
@@ -425,6 +439,20 @@ class SparseIndex(abc.ABC):
             self._store_two_stage(two_stage)
         self.two_stage = two_stage
 
+    @property
+    @abc.abstractmethod
+    def dense_size(self) -> int | None:
+        """The dimension of the index's dense vectors (created with ``dense_size``), None without them."""
+
+    def _dense_rows(self, dense: np.ndarray | None, count: int, action: str) -> DenseRows | None:
+        """Validated embedding rows, one per product or query, for an index that has dense vectors."""
+        if dense is None:
+            return None
+        size = self.dense_size
+        if size is None:
+            raise SparsefitError("this index has no dense vectors", hint="rebuild it with a dense model (--dense)")
+        return DenseRows.of(dense, count, size, action)
+
     def _bm25_rows(self, bm25: sp.csr_matrix | None, count: int, action: str) -> SparseRows | None:
         """Validated BM25 rows, one per product or query, for an index that has BM25 vectors."""
         if bm25 is None:
@@ -482,7 +510,7 @@ class SparseIndex(abc.ABC):
         boost: Boost | None = None,
     ) -> list[list[Hit]]:
         results: list[list[Hit]] = [[] for _ in which]
-        todo = [k for k, i in enumerate(which) if any(rows.row(i)[0] for _, rows in legs)]
+        todo = [k for k, i in enumerate(which) if any(rows.row(i)[1] for _, rows in legs)]
         fetch = limit + 1
         two_stage = None if exact or legs[0][0] != VECTOR_NAME else self.two_stage
         while todo:

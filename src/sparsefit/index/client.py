@@ -33,6 +33,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from sparsefit.errors import SparsefitError
 from sparsefit.index.base import (
     CANDIDATE_VECTOR,
+    DENSE_VECTOR,
     VECTOR_NAME,
     Modifier,
     PreparedPoint,
@@ -102,6 +103,7 @@ class ClientIndex(SparseIndex):
         replicas: int | None = None,
         write_consistency: int | None = None,
         bm25: bool = False,
+        dense_size: int | None = None,
         upsert_batch_size: int = 256,
         upsert_parallel: int = 4,
         upsert_retries: int = 5,
@@ -120,6 +122,7 @@ class ClientIndex(SparseIndex):
         self.retry_backoff = float(retry_backoff)
         self.retried = 0  # transient upsert failures sent again, since the index was opened
         self._bm25: bool | None = None
+        self._dense: tuple[int | None] | None = None
         self._retry_lock = threading.Lock()
         if sum(x is not None for x in (url, location, path)) != 1:
             raise SparsefitError("give exactly one of url, location or path for a Qdrant client")
@@ -139,7 +142,7 @@ class ClientIndex(SparseIndex):
         self._send_lock: AbstractContextManager[object] = threading.Lock() if self.local else nullcontext()
         self._client = self._connect(url, location, path, api_key, timeout)
         try:
-            self._open_collection(create, recreate, on_disk, modifier, two_stage, bm25)
+            self._open_collection(create, recreate, on_disk, modifier, two_stage, bm25, dense_size)
         except BaseException:
             self._client.close()
             raise
@@ -208,6 +211,7 @@ class ClientIndex(SparseIndex):
         modifier: Modifier | None,
         two_stage: TwoStage | None,
         bm25: bool = False,
+        dense_size: int | None = None,
     ) -> None:
         name = self.collection
         with self._errors("open the collection"):
@@ -224,9 +228,10 @@ class ClientIndex(SparseIndex):
                 hint="check the collection name, or build the index first",
             )
         else:
-            self._create_collection(on_disk, modifier or "none", two_stage, bm25)
+            self._create_collection(on_disk, modifier or "none", two_stage, bm25, dense_size)
 
-    def _create_collection(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None, bm25: bool) -> None:
+    def _create_collection(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None, bm25: bool,
+                           dense_size: int | None = None) -> None:
         params = qm.SparseVectorParams(
             index=qm.SparseIndexParams(on_disk=True) if on_disk else None,  # the inverted index, memory-mapped
             modifier=qm.Modifier.IDF if modifier == "idf" else None,
@@ -237,7 +242,8 @@ class ClientIndex(SparseIndex):
         with self._errors("create the collection"):
             self._client.create_collection(
                 self.collection,
-                vectors_config={},
+                vectors_config={DENSE_VECTOR: qm.VectorParams(size=dense_size, distance=qm.Distance.COSINE,
+                                                               on_disk=True if on_disk else None)} if dense_size else {},
                 sparse_vectors_config=vectors,
                 on_disk_payload=True if on_disk else None,  # None: the server's default
                 **self._sharding,
@@ -276,6 +282,16 @@ class ClientIndex(SparseIndex):
         if self._bm25 is None:  # asked once: a collection's vectors never change
             self._bm25 = BM25_VECTOR in self._sparse_config()
         return self._bm25
+
+    @property
+    def dense_size(self) -> int | None:
+        """The size of the collection's dense vectors, None without them."""
+        if self._dense is None:  # asked once: a collection's vectors never change
+            with self._errors("read the collection"):
+                vectors = self._client.get_collection(self.collection).config.params.vectors
+            params = vectors.get(DENSE_VECTOR) if isinstance(vectors, dict) else None
+            self._dense = (int(params.size),) if params is not None else (None,)
+        return self._dense[0]
 
     def _sparse_config(self) -> dict[str, Any]:
         with self._errors("read the collection"):
@@ -392,14 +408,14 @@ def _scoring(q: PreparedQuery, f: qm.Filter | None, local: bool) -> dict[str, An
             qm.Prefetch(prefetch=_candidates(q, (idx, vals), f), query=_feedback_query(q, (idx, vals)), using=name,
                         limit=depth, filter=f)
             if q.feedback is not None and name == VECTOR_NAME
-            else qm.Prefetch(query=qm.SparseVector(indices=idx, values=vals), using=name, limit=depth, filter=f)
+            else qm.Prefetch(query=_vector(idx, vals), using=name, limit=depth, filter=f)
             for name, idx, vals in legs
         ]
         return {"prefetch": prefetch, "query": client_fusion(fusion)}
     if q.feedback is not None:
         return {"prefetch": _candidates(q, (q.indices, q.values), f), "query": _feedback_query(q, (q.indices, q.values)),
                 "using": VECTOR_NAME}
-    parts: dict[str, Any] = {"query": qm.SparseVector(indices=q.indices, values=q.values), "using": q.using}
+    parts: dict[str, Any] = {"query": _vector(q.indices, q.values), "using": q.using}
     if q.candidate is not None:
         find = qm.SparseVector(indices=q.candidate[0], values=q.candidate[1])
         parts["prefetch"] = qm.Prefetch(query=find, using=CANDIDATE_VECTOR, limit=q.candidates, filter=f)
@@ -453,8 +469,16 @@ def client_fusion(fusion: Fusion) -> Any:
     return qm.FormulaQuery(formula=qm.SumExpression(sum=terms), defaults={f"$score[{i}]": 0.0 for i in range(len(terms))})
 
 
-def _point_vectors(p: PreparedPoint) -> dict[str, qm.SparseVector]:
-    return {name: qm.SparseVector(indices=i, values=v) for name, (i, v) in p.named_vectors().items()}
+def _vector(indices: list[int] | None, values: list[float]) -> Any:
+    """A query vector for qdrant-client: sparse (indices, values), or dense (no indices)."""
+    return values if indices is None else qm.SparseVector(indices=indices, values=values)
+
+
+def _point_vectors(p: PreparedPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {name: qm.SparseVector(indices=i, values=v) for name, (i, v) in p.named_vectors().items()}
+    if p.dense is not None:
+        vectors[DENSE_VECTOR] = p.dense
+    return vectors
 
 
 def client_filter(f: Filter | None) -> qm.Filter | None:

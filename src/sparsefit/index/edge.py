@@ -31,6 +31,7 @@ from sparsefit.errors import SparsefitError
 from sparsefit.files import write_atomic
 from sparsefit.index.base import (
     CANDIDATE_VECTOR,
+    DENSE_VECTOR,
     VECTOR_NAME,
     Modifier,
     PreparedPoint,
@@ -113,6 +114,7 @@ class EdgeIndex(SparseIndex):
         modifier: Modifier | None = None,
         two_stage: TwoStage | None = None,
         bm25: bool = False,
+        dense_size: int | None = None,
     ) -> None:
         super().__init__()
         check_modifier(modifier)
@@ -131,7 +133,7 @@ class EdgeIndex(SparseIndex):
                 hint="check the path, or build the index first",
             )
         else:
-            self._shard = self._create(on_disk, modifier or "none", two_stage, bm25)
+            self._shard = self._create(on_disk, modifier or "none", two_stage, bm25, dense_size)
 
     # ----- open / create
 
@@ -140,7 +142,8 @@ class EdgeIndex(SparseIndex):
         with engine_errors("open the index", self.path):
             return qe.EdgeShard.load(str(self.path))
 
-    def _create(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None, bm25: bool) -> qe.EdgeShard:
+    def _create(self, on_disk: bool, modifier: Modifier, two_stage: TwoStage | None, bm25: bool,
+                dense_size: int | None) -> qe.EdgeShard:
         if self.path.is_dir() and any(self.path.iterdir()):
             raise SparsefitError(
                 f"{self.path} is not empty and holds no index",
@@ -153,7 +156,8 @@ class EdgeIndex(SparseIndex):
         vectors = {name: params for name in vector_names(two_stage)}
         if bm25:  # Qdrant's BM25: term-frequency weights, IDF from the engine
             vectors[BM25_VECTOR] = qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=memory)
-        config = qe.EdgeConfig(sparse_vectors=vectors, payload_memory=memory)
+        dense = {DENSE_VECTOR: qe.EdgeVectorParams(dense_size, qe.Distance.Cosine, memory=memory)} if dense_size else None
+        config = qe.EdgeConfig(vectors=dense, sparse_vectors=vectors, payload_memory=memory)
         self.path.mkdir(parents=True, exist_ok=True)
         with engine_errors("create the index", self.path):
             shard = qe.EdgeShard.create(str(self.path), config)
@@ -195,10 +199,19 @@ class EdgeIndex(SparseIndex):
         """True if the shard holds Qdrant BM25 vectors."""
         return BM25_VECTOR in self._sparse_config()
 
+    @property
+    def dense_size(self) -> int | None:
+        """The size of the shard's dense vectors, None without them."""
+        params = self._config("vectors").get(DENSE_VECTOR)
+        return int(params["size"]) if isinstance(params, dict) and "size" in params else None
+
     def _sparse_config(self) -> dict[str, Any]:
+        return self._config("sparse_vectors")
+
+    def _config(self, key: str) -> dict[str, Any]:
         try:
-            vectors = json.loads((self.path / CONFIG_FILE).read_text())["sparse_vectors"]
-        except (OSError, ValueError, KeyError) as e:
+            vectors = json.loads((self.path / CONFIG_FILE).read_text()).get(key) or {}
+        except (OSError, ValueError, AttributeError) as e:
             raise SparsefitError(f"{self.path / CONFIG_FILE} cannot be read: {e}",
                                  hint="this folder was not built by sparsefit; rebuild it with recreate=True") from e
         return vectors if isinstance(vectors, dict) else {}
@@ -346,13 +359,13 @@ def _scoring(q: PreparedQuery, f: qe.Filter | None) -> tuple[list[qe.Prefetch] |
             qe.Prefetch(limit=depth, prefetches=[_candidates(q, (idx, vals), f)], query=_feedback_query(q, (idx, vals)),
                         filter=f)
             if q.feedback is not None and name == VECTOR_NAME
-            else qe.Prefetch(limit=depth, query=qe.Query.Nearest(qe.SparseVector(idx, vals), using=name), filter=f)
+            else qe.Prefetch(limit=depth, query=qe.Query.Nearest(_vector(idx, vals), using=name), filter=f)
             for name, idx, vals in legs
         ]
         return prefetches, edge_fusion(fusion), None
     if q.feedback is not None:
         return [_candidates(q, (q.indices, q.values), f)], _feedback_query(q, (q.indices, q.values)), None
-    nearest = qe.Query.Nearest(qe.SparseVector(q.indices, q.values), using=q.using)
+    nearest = qe.Query.Nearest(_vector(q.indices, q.values), using=q.using)
     if q.candidate is not None:
         find = qe.Query.Nearest(qe.SparseVector(*q.candidate), using=CANDIDATE_VECTOR)
         # score the candidates directly, not through the inverted index
@@ -406,8 +419,16 @@ def edge_fusion(fusion: Fusion) -> Any:
     return qe.Formula(e.Sum(terms), defaults={f"$score[{i}]": 0.0 for i in range(len(terms))})
 
 
-def _point_vectors(p: PreparedPoint) -> dict[str, qe.SparseVector]:
-    return {name: qe.SparseVector(*vector) for name, vector in p.named_vectors().items()}
+def _vector(indices: list[int] | None, values: list[float]) -> Any:
+    """A query vector for Edge: sparse (indices, values), or dense (no indices)."""
+    return values if indices is None else qe.SparseVector(indices, values)
+
+
+def _point_vectors(p: PreparedPoint) -> dict[str, Any]:
+    vectors: dict[str, Any] = {name: qe.SparseVector(*vector) for name, vector in p.named_vectors().items()}
+    if p.dense is not None:
+        vectors[DENSE_VECTOR] = p.dense
+    return vectors
 
 
 def edge_filter(f: Filter | None) -> qe.Filter | None:

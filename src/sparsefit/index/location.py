@@ -95,6 +95,7 @@ class IndexLocation:
         modifier: Modifier | None = None,
         timeout: int | None = None,
         bm25: bool = True,
+        dense_size: int | None = None,
     ) -> SparseIndex:
         """Open the index here (``create``: create it when missing). ``recreate`` empties it and builds it for
         ``two_stage`` (and, unless ``bm25=False``, with Qdrant's BM25 vector beside the model's); a reopened
@@ -106,7 +107,7 @@ class IndexLocation:
             create=create, recreate=recreate, modifier=modifier, timeout=timeout,
             two_stage=self.two_stage if recreate else None, on_disk=self.on_disk,
             shards=self.shards, replicas=self.replicas, write_consistency=self.write_consistency,
-            bm25=bm25,
+            bm25=bm25, dense_size=dense_size,
         )
 
 

@@ -129,3 +129,31 @@ def _as_csr(vectors: Any, what: str) -> sp.csr_matrix:
             hint="rebuild it with scipy.sparse.csr_matrix((data, indices, indptr), shape=...)",
         ) from e
     return m
+
+
+@dataclass(frozen=True)
+class DenseRows:
+    """Validated dense embedding rows (float32, finite), each handed out as ``(None, values)`` like a sparse row's
+    ``(indices, values)``: no indices marks a dense vector."""
+
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, vectors: Any, count: int, size: int, action: str) -> DenseRows:
+        """Check ``count`` rows of ``size`` finite numbers; anything else is an error naming ``action``."""
+        try:
+            matrix = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise SparsefitError(f"{action} got dense vectors that are not numbers: {e}") from e
+        if matrix.ndim != 2 or matrix.shape != (count, size):
+            raise SparsefitError(f"{action} got dense vectors of shape {matrix.shape}, not ({count}, {size})",
+                                 hint="pass one embedding row of the index's size per row")
+        if not np.isfinite(matrix).all():
+            raise SparsefitError(f"{action} got dense vectors with NaN or infinite values")
+        return cls(matrix)
+
+    def __len__(self) -> int:
+        return len(self.matrix)
+
+    def row(self, i: int) -> tuple[None, list[float]]:
+        return None, self.matrix[i].tolist()
