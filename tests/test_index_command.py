@@ -15,7 +15,7 @@ import pytest
 
 from sparsefit.bulk import PROGRESS_KEY, SeenIds, id_hashes, stream_index
 from sparsefit.data import load_catalog
-from sparsefit.index import IndexLocation
+from sparsefit.index import Bm25Model, IndexLocation
 from sparsefit.index.edge import META_FILE
 from sparsefit.indexing import build_index, payload_fingerprint
 from tests.conftest import EXAMPLES
@@ -149,6 +149,8 @@ def test_a_crash_halfway_then_the_same_call_finishes_the_index(tmp_path, splade_
                      after_chunk=crash_after(1))
     meta = json.loads((tmp_path / "index" / META_FILE).read_text())
     assert meta["complete"] is False and meta[PROGRESS_KEY]["rows"] == 200 and meta[PROGRESS_KEY]["products"] == 200
+    bm25_before = meta[PROGRESS_KEY]["bm25"]  # Qdrant's BM25 with the first chunk's average length
+    assert bm25_before["avg_len"] > 1
     lines, chunks = [], []
     report = stream_index(splade_tiny_reused, CATALOG, location, chunk_size=100, show_progress=False,
                           notify=lines.append, after_chunk=lambda n, p: chunks.append(n))
@@ -159,6 +161,10 @@ def test_a_crash_halfway_then_the_same_call_finishes_the_index(tmp_path, splade_
         assert index.count() == 400  # exactly the catalog: no point twice
         assert_same_results(results(index, splade_tiny_reused), whole["csv"][1])
         assert index.get_metadata()["complete"] is True
+        # the resumed chunks' BM25 vectors used the same model as the first ones, and BM25 search finds drills
+        assert index.has_bm25 and index.get_metadata()["bm25"] == bm25_before
+        hits = index.search(None, bm25=Bm25Model.from_json(bm25_before).queries(["cordless drill"]), limit=5)
+        assert len(hits) == 5 and all("Drill" in h.payload["title"] for h in hits)
 
 
 def test_a_chunk_upserted_in_part_before_the_crash_is_written_again_harmlessly(tmp_path, splade_tiny_reused, whole):

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     validation_queries: int = Field(
         500, ge=0, description="training queries kept out of training to fit hybrid fusion weights on (at most a tenth of them; 0: none, hybrid rows not fitted)"
     )
+    dense: str | None = Field(
+        None, description="a dense sentence-transformers model (e.g. minilm-l6, offline) indexed beside the sparse vectors: a dense row and three-way hybrid rows in the report"
+    )
     fusion: Literal["rrf", "dbsf", "formula"] = Field(
         "rrf", description="how hybrid retrieval fuses the model's and BM25's results in Qdrant: weighted RRF, DBSF, or a formula of squashed scores"
     )

@@ -30,6 +30,7 @@ from sparsefit.files import replace_file
 from sparsefit.index import Bm25Model, IndexLocation, SparseIndex
 from sparsefit.index.boost import payload_types
 from sparsefit.models import Encoder
+from sparsefit.models.dense import DenseEncoder
 from sparsefit.progress import progress_bar
 
 INDEX_FORMAT = 2  # bump when the way we index changes, so old indexes are rebuilt (2: Qdrant's BM25 beside the model's)
@@ -69,12 +70,12 @@ class PayloadDigest:
         return self._digest.hexdigest()
 
 
-def index_identity(model: str, catalog: str, payload: str, location: IndexLocation) -> dict:
+def index_identity(model: str, catalog: str, payload: str, location: IndexLocation, dense: str | None = None) -> dict:
     """What a complete index records about how it was built (the model's, the catalog's ids and texts' and
     its payload's fingerprints, the search mode): :func:`catalog_index` reopens an index whose metadata has
     all of it, and ``sparsefit index`` writes it too."""
     return {"format": INDEX_FORMAT, "model": model, "catalog": catalog, "payload": payload, "complete": True,
-            "two_stage": location.two_stage.settings if location.two_stage else None}
+            "two_stage": location.two_stage.settings if location.two_stage else None, "dense": dense}
 
 
 def complete_metadata(identity: dict, encoder: Encoder, payload_keys, **extra) -> dict:
@@ -92,6 +93,7 @@ def catalog_index(
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
     vectors_file: Path | None = None,
+    dense: DenseEncoder | None = None,
 ) -> tuple[SparseIndex, sp.csr_matrix | None]:
     """The catalog's index for ``encoder``: reopened when complete for this very model, catalog (ids, texts,
     payload) and search mode, else rebuilt.
@@ -100,7 +102,8 @@ def catalog_index(
     vectors of a reopened index are not needed and None is returned for them.
     """
     seconds = seconds if seconds is not None else {}
-    wanted = index_identity(encoder.fingerprint(), catalog.fingerprint(), payload_fingerprint(catalog), location)
+    wanted = index_identity(encoder.fingerprint(), catalog.fingerprint(), payload_fingerprint(catalog), location,
+                            dense.fingerprint() if dense is not None else None)
     index = location.open()
     meta = index.get_metadata()
     vectors_ok = vectors_file is None or vectors_file.is_file()
@@ -115,11 +118,12 @@ def catalog_index(
     index.close()
     bm25 = catalog_bm25(catalog)
     index, vectors = build_index(encoder, catalog, location, batch_size=batch_size, show_progress=show_progress,
-                                 seconds=seconds, bm25=bm25)
+                                 seconds=seconds, bm25=bm25, dense=dense)
     if vectors_file is not None:
         replace_file(vectors_file, lambda temporary: sp.save_npz(temporary, vectors), suffix=".npz")
     index.set_metadata(complete_metadata(wanted, encoder, catalog.payload.columns, bm25=bm25[0].to_json(),
-                                         payload_types=payload_types(catalog.payload)))
+                                         payload_types=payload_types(catalog.payload),
+                                         dense_model=dense.name if dense is not None else None))
     return index, vectors
 
 
@@ -134,6 +138,24 @@ def catalog_bm25(catalog: Catalog) -> tuple[Bm25Model, sp.csr_matrix]:
 
 
 _BM25_OF: weakref.WeakKeyDictionary[Catalog, tuple[Bm25Model, sp.csr_matrix]] = weakref.WeakKeyDictionary()
+
+
+def catalog_dense(catalog: Catalog, dense: DenseEncoder, *, batch_size: int = 64, show_progress: bool = True) -> np.ndarray:
+    """The catalog's embeddings under ``dense``, computed once per catalog object and model."""
+    cached = _DENSE_OF.setdefault(catalog, {})
+    if dense.fingerprint() not in cached:
+        parts = []
+        with progress_bar(f"encoding {len(catalog):,} products with {dense.name} (dense)", len(catalog),
+                          enabled=show_progress) as advance:
+            for start in range(0, len(catalog), 4096):
+                texts = catalog.texts[start:start + 4096]
+                parts.append(dense.encode(texts, batch_size=batch_size))
+                advance(len(texts))
+        cached[dense.fingerprint()] = np.vstack(parts) if parts else np.zeros((0, dense.size), dtype=np.float32)
+    return cached[dense.fingerprint()]
+
+
+_DENSE_OF: weakref.WeakKeyDictionary[Catalog, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
 
 
 def index_bm25(index: SparseIndex) -> Bm25Model | None:
@@ -166,6 +188,7 @@ def build_index(
     show_progress: bool = True,
     seconds: dict[str, float] | None = None,
     bm25: tuple[Bm25Model, sp.csr_matrix] | None = None,
+    dense: DenseEncoder | None = None,
 ) -> tuple[SparseIndex, sp.csr_matrix]:
     """Encode the whole catalog with ``encoder`` into a fresh index (recreated if it exists), with Qdrant's
     BM25 vectors beside (``bm25``: the model and the products' vectors; default: :func:`catalog_bm25`).
@@ -175,7 +198,8 @@ def build_index(
     (row i is ``catalog.ids[i]``).
     """
     seconds = seconds if seconds is not None else {}
-    index = location.open(recreate=True)
+    dense_vectors = catalog_dense(catalog, dense, show_progress=show_progress) if dense is not None else None
+    index = location.open(recreate=True, dense_size=dense.size if dense is not None else None)
     parts: list[sp.csr_matrix] = []
     began = time.perf_counter()
     with progress_bar(f"encoding {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:
@@ -187,7 +211,8 @@ def build_index(
     encoded = time.perf_counter()
     with progress_bar(f"indexing {len(catalog):,} products", len(catalog), enabled=show_progress) as advance:
         payloads = [catalog.payload_of(i) for i in range(len(catalog))]
-        index.upsert(catalog.ids, vectors, payloads, progress=advance, bm25=(bm25 or catalog_bm25(catalog))[1])
+        index.upsert(catalog.ids, vectors, payloads, progress=advance, bm25=(bm25 or catalog_bm25(catalog))[1],
+                     dense=dense_vectors)
     seconds["encode"] = encoded - began
     seconds["index"] = time.perf_counter() - encoded
     return index, vectors

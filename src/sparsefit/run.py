@@ -170,9 +170,11 @@ class RunFolder:
                 if not isinstance(system, dict) or not isinstance(system.get("mean"), dict) or "name" not in system:
                     raise SparsefitError("file is damaged (a system without its name or mean metrics)", file=file,
                                          hint="delete it and resume the run to evaluate that stage again")
-                roles = {"bm25": "bm25-qdrant", "hybrid": "hybrid-base"}
+                roles = {"bm25": "bm25-qdrant", "hybrid": "hybrid-base", "dense": "dense", "hybrid-dense": "hybrid-dense-base"}
                 role = (source if source != "baseline" else "bm25" if system["name"] == "bm25"
                         else roles.get(system.get("kind"), "base"))
+                if source == "hybrid" and system.get("kind") == "hybrid-dense":
+                    role = "hybrid-dense"
                 out.append({"name": system["name"], "kind": system.get("kind"), "role": role, "round": n,
                             "metrics": system["mean"], "seconds": system.get("seconds", {}), "source": source})
         bm25 = next((s["metrics"].get("ndcg@10") for s in out if s["name"] == "bm25"), None)

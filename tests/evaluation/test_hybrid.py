@@ -118,3 +118,21 @@ def test_feedback_coefficient_is_fitted_on_validation_queries_and_moves_results(
     strong = simulate_feedback(splade_tiny_reused, base_index, every, FeedbackStrategy(c=1.0))
     assert strong["with_pairs"] >= 2  # the demo is easy: few queries mix clicks and skips on page 1 and have more to find
     assert strong["per_query"]["with"] != strong["per_query"]["without"]
+
+
+def test_a_dense_model_gets_its_own_row_and_a_three_way_hybrid(demo, tmp_path) -> None:
+    """--dense minilm-l6 on the demo: the dense model alone, and the model + BM25 + dense fused in Qdrant with three
+    fitted weights, beside the two-way hybrid; the index holds the dense vectors (384-d, cosine)."""
+    from sparsefit.evaluation.evaluate import evaluate
+
+    catalog, judgments, split = demo
+    report = evaluate(catalog, judgments, split, models=["splade-tiny"], retrieval="hybrid", dense="minilm-l6",
+                      location=IndexLocation(path=tmp_path / "indexes"), show_progress=False)
+    names = [s.name for s in report.systems]
+    assert names == ["bm25", "bm25 (Qdrant)", "dense (minilm-l6)", "splade-tiny", "hybrid (splade-tiny)",
+                     "hybrid (splade-tiny + dense)"]
+    assert [s.kind for s in report.systems][-2:] == ["hybrid", "hybrid-dense"]
+    assert report.mean("dense (minilm-l6)")["ndcg@10"] > 0.5  # an untuned general model still finds the demo's products
+    index = IndexLocation(path=tmp_path / "indexes" / "splade-tiny").open(create=False)
+    assert index.dense_size == 384 and index.get_metadata()["dense_model"] == "minilm-l6"
+    index.close()

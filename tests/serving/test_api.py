@@ -137,7 +137,10 @@ def test_a_boost_multiplies_the_score_by_its_payload_fields(client):
     expected = sorted(score.items(), key=lambda item: (-item[1], item[0]))[:10]
     assert [h["product_id"] for h in boosted["hits"]] == [pid for pid, _ in expected]
     assert [h["score"] for h in boosted["hits"]] == pytest.approx([s for _, s in expected], rel=1e-3)
-    assert sum(h["payload"]["in_stock"] for h in boosted["hits"]) > sum(h["payload"]["in_stock"] for h in plain[:10])
+    # weight -1 zeroes the in-stock products' scores: the out-of-stock ones the search found come first
+    demoted = client.post("/search", json={"query": "drill", "limit": 10, "boost": {"in_stock": -1}}).json()["hits"]
+    out_of_stock = [h["product_id"] for h in plain if not h["payload"]["in_stock"]][:10]
+    assert out_of_stock and [h["product_id"] for h in demoted][:len(out_of_stock)] == out_of_stock
 
 
 def test_feedback_moves_the_clicked_product_up(tiny_run, tmp_path):

@@ -19,6 +19,7 @@ from sparsefit.cli.options import (
     QdrantShardsOpt,
     QdrantWriteConsistencyOpt,
     SearchPostingCapOpt,
+    DenseOpt,
     qdrant_options,
     setting_default,
     with_data_options,
@@ -55,6 +56,7 @@ def evaluate(
     qdrant_write_consistency: QdrantWriteConsistencyOpt = None,
     qdrant_on_disk: QdrantOnDiskOpt = False,
     search_posting_cap: SearchPostingCapOpt = None,
+    dense: DenseOpt = None,
     batch_size: Annotated[Optional[int], typer.Option(help="encoding batch size")] = None,
     device: DeviceOpt = None,
     retrieval: Annotated[EvalRetrieval, typer.Option(help="sparse: the models; bm25: also Qdrant's BM25; hybrid: also each model fused with it in Qdrant, weights fitted on training queries")] = EvalRetrieval.sparse,
@@ -72,7 +74,7 @@ def evaluate(
         config,
         models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
         split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
-        batch_size=batch_size, search_posting_cap=search_posting_cap, device=device, fusion=fusion,
+        batch_size=batch_size, search_posting_cap=search_posting_cap, dense=dense, device=device, fusion=fusion,
         **qdrant_options(collection, qdrant_shards, qdrant_replicas, qdrant_write_consistency, qdrant_on_disk), **data,
     )
     started = time.perf_counter()

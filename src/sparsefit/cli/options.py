@@ -98,6 +98,9 @@ DeviceOpt = Annotated[Optional[str], typer.Option(
     help="auto (a CUDA GPU when present, else the CPU), cpu, cuda, cuda:N or mps (default auto)")]
 
 
+DenseOpt = Annotated[Optional[str], typer.Option(
+    "--dense", help="also index a dense model (minilm-l6 offline, a sentence-transformers folder or hub id) and report it "
+                    "alone and fused three ways with the model and BM25 (opt-in: it encodes the catalog once more)")]
 SearchPostingCapOpt = Annotated[Optional[int], typer.Option(
     help="two-stage search for large catalogs: a candidate index keeps each term's N heaviest products and the candidates "
          "are rescored exactly (e.g. 20000; default: exact search)")]

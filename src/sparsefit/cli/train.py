@@ -18,6 +18,7 @@ from sparsefit.cli.options import (
     QdrantShardsOpt,
     QdrantWriteConsistencyOpt,
     SearchPostingCapOpt,
+    DenseOpt,
     qdrant_options,
     setting_default,
     with_data_options,
@@ -60,6 +61,7 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help=f"random seed (default {setting_default('seed')})")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="run folder (default runs/train-<time>)")] = None,
     search_posting_cap: SearchPostingCapOpt = None,
+    dense: DenseOpt = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL; default: Qdrant Edge in the run folder")] = None,
     collection: CollectionOpt = None,
     qdrant_shards: QdrantShardsOpt = None,
@@ -92,7 +94,7 @@ def train(
             export_model=export_model, train_precision=train_precision, device=device,
             test_judgments=test_judgments,
             queries_per_product=queries_per_product, query_products=query_products, train_products=train_products, llm_url=llm_url, llm_model=llm_model,
-            seed=seed, output=output, qdrant_url=qdrant_url, search_posting_cap=search_posting_cap,
+            seed=seed, output=output, qdrant_url=qdrant_url, search_posting_cap=search_posting_cap, dense=dense,
             **qdrant_options(collection, qdrant_shards, qdrant_replicas, qdrant_write_consistency, qdrant_on_disk),
             **data,
         )
@@ -144,7 +146,9 @@ def _run(make_trainer, started: float) -> None:
     model = trainer.export()
     distributed.send(distributed.Message("done"))
     console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
-    for line in (trainer.fusion_summary(), trainer.feedback_summary()):
+    from sparsefit.pipeline.retrieval import feedback_summary, fusion_summary
+
+    for line in (fusion_summary(trainer.run), feedback_summary(trainer.run)):
         if line is not None:
             console.print(line)
     print_search_mode(trainer.settings)

@@ -46,19 +46,22 @@ def evaluate(
     fusion: str = "rrf",
     validation_queries: int = 500,
     seed: int = 13,
+    dense: str | None = None,
 ) -> Report:
     """Evaluate BM25 and each model on ``split.test`` queries; returns a :class:`Report`.
 
     ``retrieval`` ``bm25`` adds Qdrant's BM25 (the first model's index) beside bm25s; ``hybrid`` also adds each
     model fused with it in Qdrant, the ``fusion`` weights fitted on ``validation_queries`` of the split's training
-    queries (never a test query; these models were not trained on them).
+    queries (never a test query; these models were not trained on them). ``dense``: a dense model indexed too,
+    reported alone and, with ``hybrid``, fused three ways with each model and BM25.
 
     Each model's index is a :meth:`~IndexLocation.child` of ``location`` (reused while nothing changed);
     without ``location`` the Edge indexes live in a temporary folder. A location with ``two_stage``
     searches the models the way such an index serves (see :class:`~sparsefit.index.TwoStage`).
     """
     from sparsefit.data.split import validation_keys
-    from sparsefit.evaluation.hybrid import evaluate_hybrid, evaluate_qdrant_bm25, fit_fusion
+    from sparsefit.evaluation.hybrid import evaluate_dense, evaluate_hybrid, evaluate_qdrant_bm25, fit_fusion
+    from sparsefit.models.dense import load_dense
 
     test = judgments.subset(set(split.test))
     if not test.keys():
@@ -80,6 +83,7 @@ def evaluate(
 
         temporary = tempfile.TemporaryDirectory(prefix="sparsefit-index-")
         location = IndexLocation(path=Path(temporary.name))
+    dense_model = load_dense(dense, device=device, max_seq_length=max_seq_length) if dense else None
     try:
         for model in models:
             encoder = model if isinstance(model, Encoder) else load_encoder(
@@ -87,16 +91,20 @@ def evaluate(
             )
             seconds: dict[str, float] = {}
             index, _ = catalog_index(encoder, catalog, location.child(index_name(encoder.name)), batch_size=batch_size,
-                                     show_progress=show_progress, seconds=seconds)
+                                     show_progress=show_progress, seconds=seconds, dense=dense_model)
             with index:
                 if retrieval != "sparse" and not any(s.kind == "bm25" and s.name != "bm25" for s in systems):
                     systems.append(evaluate_qdrant_bm25(index, test, retrieve_k=retrieve_k))
+                if dense_model is not None and not any(s.kind == "dense" for s in systems):
+                    systems.append(evaluate_dense(dense_model, index, test, retrieve_k=retrieve_k))
                 systems.append(evaluate_encoder(encoder, index, test, retrieve_k=retrieve_k, batch_size=batch_size,
                                                 seconds=seconds))
-                if validation is not None:
-                    fitted = fit_fusion(encoder, index, validation, method=fusion, batch_size=batch_size)
-                    systems.append(evaluate_hybrid(encoder, index, test, fitted, name=f"hybrid ({encoder.name})",
-                                                   retrieve_k=retrieve_k, batch_size=batch_size))
+                third_legs = [] if validation is None else [None] + ([dense_model] if dense_model is not None else [])
+                for leg in third_legs:  # hybrid with BM25, and three ways with the dense model too
+                    fitted = fit_fusion(encoder, index, validation, method=fusion, batch_size=batch_size, dense=leg)
+                    label = f"hybrid ({encoder.name})" if leg is None else f"hybrid ({encoder.name} + dense)"
+                    systems.append(evaluate_hybrid(encoder, index, test, fitted, name=label, retrieve_k=retrieve_k,
+                                                   batch_size=batch_size, dense=leg))
     finally:
         if temporary is not None:
             temporary.cleanup()

@@ -30,6 +30,7 @@ def run_evaluation(
         location=index_location(settings, folder / "indexes"), device=device, retrieve_k=settings.retrieve_k, batch_size=settings.batch_size,
         max_seq_length=settings.max_seq_length, architecture=settings.architecture, show_progress=show_progress,
         retrieval=retrieval, fusion=settings.fusion, validation_queries=settings.validation_queries, seed=settings.seed + 7,
+        dense=settings.dense,
     )
     report.save(folder)
     write_json(run.inputs, describe_inputs(inputs))

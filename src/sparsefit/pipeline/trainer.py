@@ -13,18 +13,17 @@ from sparsefit.config import Settings, save_settings
 from sparsefit import distributed
 from sparsefit.devices import resolve_device
 from sparsefit.data import LabelScheme
-from sparsefit.data.split import validation_keys
 from sparsefit.errors import SparsefitError
 from sparsefit.evaluation.evaluate import evaluate_bm25, evaluate_encoder, make_report
 from sparsefit.evaluation.hybrid import evaluate_qdrant_bm25
 from sparsefit.evaluation.report import Report
 from sparsefit.files import make_folder, read_json, write_atomic, write_json
-from sparsefit.index import Fusion
 from sparsefit.models import Encoder, load_encoder
 from sparsefit.pipeline.card import model_card
 from sparsefit.pipeline.inputs import (describe_inputs, exports_average, generate_training_queries, index_location, load_inputs,
                                        product_sample)
 from sparsefit.pipeline.records import DamagedCheckpoint, LiveTraining, load_systems, read_optional, save_systems
+from sparsefit.pipeline.retrieval import RetrievalFits, feedback_summary, fusion_summary, validation_part
 from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder, new_run_folder
 
@@ -108,9 +107,10 @@ class Trainer:
         write_json(run.inputs, describe_inputs(self.inputs))
         self.train = self.inputs.judgments.subset(set(self.inputs.split.train))
         self.test = self.inputs.judgments.subset(set(self.inputs.split.test))
-        self.validation = self._validation_part()  # kept out of training: hybrid fusion weights are fitted on it
+        self.validation = validation_part(run, self.train, settings)  # kept out of training: hybrids are fitted on it
         if self.validation is not None:
             self.train = self.train.subset(set(self.train.keys()) - set(self.validation.keys()))
+        self.fits = RetrievalFits(run, settings, self.validation, self.test)
         first, mined = default_positive_gains(self.inputs.judgments.scheme)
         self.positive_gains = (  # round 0, mining rounds
             first if settings.positive_min_gain is None else settings.positive_min_gain,
@@ -119,20 +119,8 @@ class Trainer:
         if settings.train_products is not None and judgments_path != run.queries:
             self._sample_training_queries(settings.train_products)
         self._loaded: tuple[int, Encoder] | None = None  # (round, its model) last loaded from disk
+        self._dense = None  # --dense: the dense model, loaded when first indexed
         self.repairs: list[dict] = read_json(run.repairs) if run.repairs.is_file() else []
-
-    def _validation_part(self):
-        """The training queries kept out of training to fit fusion weights on (``validation.json``, reused on
-        resume): ``validation_queries`` of them at most, and at most a tenth of the training queries with a
-        relevant judgment, drawn with the run's seed. None when there are none to keep."""
-        run = self.run
-        if run.validation.is_file():
-            keys = read_json(run.validation)["queries"]
-        else:
-            count = min(self.settings.validation_queries, len(self.train.keys_with_relevant()) // 10)
-            keys = validation_keys(self.train, count, self.settings.seed + 7)
-            write_json(run.validation, {"queries": keys, "of_training_queries": len(self.train.keys())})
-        return self.train.subset(set(keys)) if keys else None
 
     def _sample_training_queries(self, count: int) -> None:
         """``--train-products N``: train on the queries with a round-0 positive among a seeded sample of N products.
@@ -173,52 +161,6 @@ class Trainer:
         self._hybrid_stage()
         return self.folder
 
-    def _hybrid(self, encoder: Encoder, index, role: str, name: str) -> list:
-        """The model's vectors and Qdrant's BM25 fused, weights fitted on the validation queries (saved in
-        ``fusion.json`` under ``role``), scored on the test queries; nothing without validation queries."""
-        from sparsefit.evaluation.hybrid import evaluate_hybrid, fit_fusion
-
-        if self.validation is None:
-            return []
-        s = self.settings
-        fusion = fit_fusion(encoder, index, self.validation, method=s.fusion, batch_size=s.batch_size)
-        write_json(self.run.fusion, {**read_optional(self.run.fusion), role: fusion.to_json()})
-        return [evaluate_hybrid(encoder, index, self.test, fusion, name=name,
-                                retrieve_k=s.retrieve_k, batch_size=s.batch_size)]
-
-    def _feedback(self, encoder: Encoder, index) -> None:
-        """Relevance feedback on the exported model: ``c`` fitted on the validation queries, one simulated round on
-        the test queries (``feedback.json``)."""
-        from sparsefit.evaluation.feedback import fit_feedback, simulate_feedback
-
-        if self.validation is None:
-            return
-        s = self.settings
-        strategy = fit_feedback(encoder, index, self.validation, batch_size=s.batch_size)
-        result = simulate_feedback(encoder, index, self.test, strategy, retrieve_k=s.retrieve_k, batch_size=s.batch_size)
-        result.pop("per_query")
-        write_json(self.run.feedback, {"strategy": strategy.to_json(), "test": result})
-
-    def feedback_summary(self) -> str | None:
-        """One line on relevance feedback (``feedback.json``); None when it was not measured."""
-        data = read_optional(self.run.feedback)
-        if not data:
-            return None
-        test, strategy = data["test"], data["strategy"]
-        p = (test.get("paired_test") or {}).get("p_value")
-        return (f"Relevance feedback, one simulated round (clicks on the judged-relevant products of the first page): nDCG@10 "
-                f"of the unseen results {test['ndcg@10']['without']:.4f} → {test['ndcg@10']['with']:.4f} on {test['queries']:,} "
-                f"held-out queries (p = {p:.3g}); c = {strategy['c']} fitted on {strategy['fitted']['queries']} validation queries")
-
-    def fusion_summary(self) -> str | None:
-        """One line on the fitted fusions (``fusion.json``), for the report; None when none was fitted."""
-        fitted = read_optional(self.run.fusion)
-        if not fitted:
-            return None
-        parts = [f"{role}: {Fusion.from_json(data).describe()}" for role, data in fitted.items()]
-        queries = next(iter(fitted.values())).get("fitted", {}).get("queries")
-        return f"Hybrid = the model's vectors + Qdrant's BM25 in one Qdrant query; fusion fitted on {queries} validation queries (kept out of training): {'; '.join(parts)}"
-
     def _hybrid_stage(self) -> None:
         """The exported model fused with Qdrant's BM25 (weights fitted on the validation queries), on the test queries."""
         if self.state.done(RunFolder.HYBRID):
@@ -228,8 +170,8 @@ class Trainer:
         encoder = load_encoder(str(folder), max_seq_length=self.settings.max_seq_length, device=self.device)
         index, _ = self._index_for(encoder, None)
         with index:
-            systems = self._hybrid(encoder, index, "tuned", "hybrid (tuned)")
-            self._feedback(encoder, index)
+            systems = self.fits.hybrids(encoder, index, "tuned", "hybrid (tuned)", self.dense)
+            self.fits.feedback(encoder, index)
         if systems:
             save_systems(self.run.hybrid, systems)
         self._time("hybrid", started)
@@ -262,7 +204,11 @@ class Trainer:
                 systems.append(evaluate_qdrant_bm25(index, self.test, retrieve_k=self.settings.retrieve_k))
             systems.append(evaluate_encoder(base, index, self.test, name=f"base ({self.settings.base_model})",
                                             retrieve_k=self.settings.retrieve_k, batch_size=self.settings.batch_size))
-            systems += self._hybrid(base, index, "base", "hybrid (base)")
+            if self.dense is not None:
+                from sparsefit.evaluation.hybrid import evaluate_dense
+
+                systems.append(evaluate_dense(self.dense, index, self.test, retrieve_k=self.settings.retrieve_k))
+            systems += self.fits.hybrids(base, index, "base", "hybrid (base)", self.dense)
         save_systems(self.run.baselines, systems)
         self._time("baselines", started)
         self.state.mark(RunFolder.BASELINES)
@@ -430,6 +376,15 @@ class Trainer:
                 raise DamagedCheckpoint(n, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}") from exc
         return self._loaded[1]
 
+    @property
+    def dense(self):
+        """``--dense``: the dense model indexed beside the sparse vectors (None without it)."""
+        if self._dense is None and self.settings.dense:
+            from sparsefit.models.dense import load_dense
+
+            self._dense = load_dense(self.settings.dense, device=self.device, max_seq_length=self.settings.max_seq_length)
+        return self._dense
+
     def _index_for(self, encoder: Encoder, vectors_file: Path):
         """The catalog index for ``encoder`` and the catalog's vectors (reopened when complete, else rebuilt)."""
         from sparsefit.indexing import catalog_index
@@ -437,7 +392,7 @@ class Trainer:
         # Under torchrun every rank encodes a share of the catalog (one process: the encoder itself).
         return catalog_index(distributed.ShardedEncoder(encoder), self.inputs.catalog, index_location(self.settings, self.run.index),
                              batch_size=self.settings.batch_size, show_progress=self.show_progress,
-                             vectors_file=vectors_file)
+                             vectors_file=vectors_file, dense=self.dense)
 
     def _time(self, stage: str, started: float) -> None:
         self.timings[stage] = round(time.perf_counter() - started, 2)
@@ -472,7 +427,7 @@ class Trainer:
             shutil.copytree(self.final_model_folder(), temporary, dirs_exist_ok=True)
         report = self.report()
         report.save(self.folder)
-        notes = [line for line in (self.fusion_summary(), self.feedback_summary()) if line]
+        notes = [line for line in (fusion_summary(self.run), feedback_summary(self.run)) if line]
         write_atomic(self.run.card, model_card(report, self.settings, self.timings, self.inputs, notes))
         self._fit_confidence(target)
         self.state.mark(RunFolder.EXPORT)
