@@ -27,6 +27,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from sparsefit.interrupt import check as check_interrupt
+
 # Wide enough for the results table when output goes to a file or CI log (rich would assume 80).
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
@@ -39,6 +41,7 @@ class Advance:
         self._progress, self._task = progress, task
 
     def __call__(self, n: int) -> None:
+        check_interrupt()
         if self._progress is not None:
             self._progress.advance(self._task, n)
 

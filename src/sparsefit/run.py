@@ -18,6 +18,7 @@ from typing import Any
 
 from sparsefit.errors import SparsefitError
 from sparsefit.files import read_json, write_json
+from sparsefit.interrupt import check as check_interrupt
 
 
 def new_run_folder(kind: str, root: Path = Path("runs")) -> Path:
@@ -210,6 +211,7 @@ class RunState:
         if stage not in self.stages:
             self.stages.append(stage)
         write_json(self.path, {"done": self.stages})
+        check_interrupt()  # the stage is kept; a Ctrl-C pressed during it stops the run here at the latest
 
 
 def _finished_stages(path: Path) -> list[str]:

@@ -25,6 +25,7 @@ from transformers import PrinterCallback, TrainerCallback
 from sparsefit.devices import Precision, is_cuda
 from sparsefit.distributed import timeout_seconds, world_size
 from sparsefit.errors import SparsefitError
+from sparsefit.interrupt import check as check_interrupt
 from sparsefit.models import Encoder
 from sparsefit.models.fast_training import FastPreprocess, FastTraining
 from sparsefit.progress import quiet_libraries
@@ -197,6 +198,7 @@ class _Recorder(TrainerCallback):
                                 "learning_rate": float(logs.get("learning_rate", 0.0))})
 
     def on_step_end(self, args, state, control, **kwargs):
+        check_interrupt()
         if self.on_step:
             last = self.losses[-1]["loss"] if self.losses else None
             self.on_step(state.global_step, state.max_steps, last)

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from sparsefit.errors import EXIT_USAGE, SparsefitError
+from sparsefit.interrupt import catching_ctrl_c
 from sparsefit.progress import console
 
 app = typer.Typer(
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
 
     try:
-        code = app(args=argv, prog_name="sparsefit", standalone_mode=False)
+        with catching_ctrl_c():  # a Ctrl-C swallowed by a __del__ is raised again at the next step
+            code = app(args=argv, prog_name="sparsefit", standalone_mode=False)
     except SparsefitError as exc:
         error(str(exc))
     except NoArgsIsHelpError as exc:  # `sparsefit` or `sparsefit rules` alone: typer printed the help
