@@ -28,6 +28,8 @@ still running get ``--grace`` seconds more and are then cancelled (counted as er
     .venv/bin/python bench/load_test.py --url http://127.0.0.1:8000 --queries queries.csv      # an existing one
     .venv/bin/python bench/load_test.py RUN --queries q.csv --clients 1 --retrieval sparse,bm25,hybrid \
         --output bench/search_modes.json                                      # one client: latency per mode
+    .venv/bin/python bench/load_test.py DENSE_RUN --queries q.csv --clients 1 \
+        --retrieval sparse,bm25,hybrid,dense,hybrid-dense --output bench/search_modes.json   # a --dense run
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_MIX = {"search": 70, "explain": 10, "products": 15, "rules": 5}
+MODES = ("sparse", "bm25", "hybrid", "dense", "hybrid-dense")  # /search retrieval modes
 # Endpoint -> the status that counts as success.
 EXPECTED = {"search": 200, "explain": 200, "products": 200, "rules_add": 201, "rules_remove": 200, "rules_list": 200}
 REQUEST_TIMEOUT = 30.0
@@ -311,12 +314,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the clients' choices (client i uses seed+i)")
     parser.add_argument("--retrieval", default="sparse",
                         help="search mode(s), comma-separated, measured one after the other on the same service: "
-                             "sparse, bm25, hybrid (e.g. sparse,bm25,hybrid; search-only traffic)")
+                             "sparse, bm25, hybrid, dense, hybrid-dense (e.g. sparse,bm25,hybrid; search-only traffic)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "load_test.json")
     args = parser.parse_args()
     retrievals = [r.strip() for r in args.retrieval.split(",") if r.strip()]
-    if not retrievals or any(r not in ("sparse", "bm25", "hybrid") for r in retrievals):
-        parser.error("--retrieval takes sparse, bm25 and/or hybrid, comma-separated")
+    if not retrievals or any(r not in MODES for r in retrievals):
+        parser.error(f"--retrieval takes {', '.join(MODES)} (dense modes: a run trained with --dense), comma-separated")
     if len(retrievals) > 1 and (args.mixed or args.mix):
         parser.error("several --retrieval modes are measured with search-only traffic; leave out --mixed/--mix")
     if (args.run is None) == (args.url is None):
@@ -364,7 +367,7 @@ def main() -> None:
     args.output.write_text(json.dumps(result, indent=2))
     print_table(result, url)
     for retrieval, measured in result.get("retrievals", {}).items():
-        print(f"{retrieval:>7}: {measured['requests_per_s']:>7} req/s, p50 {measured['p50_ms']} ms, "
+        print(f"{retrieval:>12}: {measured['requests_per_s']:>7} req/s, p50 {measured['p50_ms']} ms, "
               f"p99 {measured['p99_ms']} ms, {measured['errors']} errors of {measured['requests']}")
     print(f"wrote {args.output}")
 

@@ -172,22 +172,22 @@ def test_a_chunk_upserted_in_part_before_the_crash_is_written_again_harmlessly(t
     from sparsefit import bulk
 
     location = IndexLocation(path=tmp_path / "index")
-    real = bulk._Build._index
+    real = bulk._Build._store  # runs on the storing thread, beside the encoding of the next chunk
     calls = []
 
-    def index_then_die(self, part, rows, products):
+    def store_then_die(self, part, vectors, rows, products, after):
         if len(calls) == 1:  # chunk 1: upsert it, then die before recording it
-            self.index.upsert(part.ids, self.encoder.encode_documents(part.texts), part.payloads())
+            self.index.upsert(part.ids, vectors, part.payloads())
             raise Crash("killed between the upsert and the progress record")
         calls.append(rows)
-        real(self, part, rows, products)
+        real(self, part, vectors, rows, products, after)
 
-    bulk._Build._index = index_then_die
+    bulk._Build._store = store_then_die
     try:
         with pytest.raises(Crash):
             stream_index(splade_tiny_reused, CATALOG, location, chunk_size=150, show_progress=False)
     finally:
-        bulk._Build._index = real
+        bulk._Build._store = real
     with location.open(create=False) as index:
         assert index.count() == 300 and index.get_metadata()[PROGRESS_KEY]["rows"] == 150
     report = stream_index(splade_tiny_reused, CATALOG, location, chunk_size=150, show_progress=False)

@@ -32,11 +32,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -203,6 +206,10 @@ class _Build:
         self.seen = SeenIds()
         self.skipped: Counter[str] = Counter()
         self.seconds = {"read": 0.0, "encode": 0.0, "index": 0.0}
+        # Chunk n is stored (BM25, upsert, progress record) on this thread while chunk n+1 is read and encoded:
+        # the engine's single-threaded upserts no longer leave a core idle. One chunk in flight at most.
+        self._storing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparsefit-upsert")
+        self._pending: Future[None] | None = None
 
     def run(self, stream: TableStream, chunks: Iterator[Table], columns: CatalogColumns, done_rows: int,
             location: IndexLocation, show_progress: bool, after_chunk: Callable[[int, int], None] | None) -> None:
@@ -213,7 +220,7 @@ class _Build:
         rows = products = 0
         bar = progress_bar(f"indexing {self.path.name} with {self.encoder.name}", None, enabled=show_progress,
                            unit="products", completed=self.report.resumed_products)
-        with bar as advance:
+        with bar as advance, self._finishing_stores():
             began = time.perf_counter()
             for number, table in enumerate(chunks):
                 rows += len(table)
@@ -229,15 +236,14 @@ class _Build:
                 products += len(part)
                 self.seconds["read"] += time.perf_counter() - began
                 if rows > done_rows:  # not in the index yet
-                    self._index(part, rows, products)
-                    if after_chunk is not None:
-                        after_chunk(number, products)
+                    self._index(part, rows, products, lambda n=number, p=products: after_chunk and after_chunk(n, p))
                     advance(len(part))
                     fraction = stream.fraction()
                     if fraction > 0:
                         advance.set_total(max(products, round(products / fraction)))
                 del part
                 began = time.perf_counter()
+            self._wait()
             advance.set_total(products)
         report = self.report
         report.rows, report.products, report.type_notes = rows, products, list(stream.type_notes)
@@ -259,17 +265,22 @@ class _Build:
                                                      "bm25": self.bm25.to_json() if self.bm25 else None,
                                                      "payload_types": types}))
 
-    def _index(self, part: Catalog, rows: int, products: int) -> None:
-        """Encode and upsert one chunk's products, then record that the rows up to ``rows`` are done."""
+    def _index(self, part: Catalog, rows: int, products: int, after: Callable[[], object]) -> None:
+        """Encode one chunk's products here, then store them on the storing thread (once the previous chunk
+        is stored: chunks are recorded in order, so a resume never skips one)."""
+        began = time.perf_counter()
+        vectors = self.encoder.encode_documents(part.texts, batch_size=self.batch_size) if len(part) else None
+        self.seconds["encode"] += time.perf_counter() - began
+        self._wait()
+        self._pending = self._storing.submit(self._store, part, vectors, rows, products, after)
+
+    def _store(self, part: Catalog, vectors: Any, rows: int, products: int, after: Callable[[], object]) -> None:
+        """Upsert one chunk's products, then record that the rows up to ``rows`` are done."""
         began = time.perf_counter()
         if len(part):
-            vectors = self.encoder.encode_documents(part.texts, batch_size=self.batch_size)
-            encoded = time.perf_counter()
             bm25 = self.bm25.documents(part.texts) if self.bm25 is not None else None
             self.index.upsert(part.ids, vectors, part.payloads(), bm25=bm25)
             del vectors
-            self.seconds["encode"] += encoded - began
-            began = encoded
         self.index.set_metadata({
             "format": INDEX_FORMAT, "model": self.build["model"], "complete": False,
             PROGRESS_KEY: {"build": self.build, "chunk_size": self.chunk_size, "rows": rows, "products": products,
@@ -277,12 +288,33 @@ class _Build:
         })
         _give_back_freed_memory()
         self.seconds["index"] += time.perf_counter() - began
+        after()
+
+    def _wait(self) -> None:
+        """Until the chunk being stored is stored; its error, if any, is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    @contextmanager
+    def _finishing_stores(self) -> Iterator[None]:
+        """On the way out (an error, Ctrl-C) the chunk being stored is finished and recorded before the caller
+        closes the index; an error of its own does not hide the one that is on its way."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._wait()
+            raise
+        finally:
+            self._storing.shutdown(wait=True)
 
     def _new_products(self, part: Catalog) -> Catalog:
         """``part`` without the products whose id an earlier chunk had (an error unless skipping bad rows)."""
         hashes = id_hashes(part.ids)
         hits = np.flatnonzero(self.seen.contains(hashes))
         if len(hits):
+            self._wait()  # the index answers for every earlier chunk
             # a 64-bit hash may (one time in ten million, at two million products) match another id: the
             # index, which holds every earlier chunk's products, confirms
             found = self.index.retrieve([part.ids[i] for i in hits])

@@ -17,7 +17,9 @@ from sparsefit.errors import SparsefitError
 class Retrieval(str, Enum):
     sparse = "sparse"
     bm25 = "bm25"
+    dense = "dense"
     hybrid = "hybrid"
+    hybrid_dense = "hybrid-dense"
 
 
 @app.command()
@@ -27,7 +29,7 @@ def search(
     limit: Annotated[int, typer.Option(help="results to show")] = 10,
     filter: Annotated[Optional[str], typer.Option("--filter", help='payload filter as JSON, e.g. \'{"brand": "Acme", "price": {"lt": 50}}\'')] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON (the /search response) instead of a table")] = False,
-    retrieval: Annotated[Retrieval, typer.Option(help="the tuned model (sparse), Qdrant's BM25, or both fused in one Qdrant query (hybrid, the run's fitted weights)")] = Retrieval.sparse,
+    retrieval: Annotated[Retrieval, typer.Option(help="the tuned model (sparse), Qdrant's BM25, or both fused in one Qdrant query (hybrid, the run's fitted weights); a run trained with --dense: dense, and hybrid-dense (all three)")] = Retrieval.sparse,
     clicked: Annotated[Optional[list[str]], typer.Option("--clicked", help="a product id the shopper clicked (feedback score 1); repeatable")] = None,
     skipped: Annotated[Optional[list[str]], typer.Option("--skipped", help="a product id the shopper skipped (feedback score 0); repeatable")] = None,
     boost: Annotated[Optional[str], typer.Option("--boost", help='business boost as JSON: score · (1 + Σ weight · field), e.g. \'{"in_stock": 0.5}\'')] = None,

@@ -33,7 +33,8 @@ class DenseEncoder:
 
     @property
     def size(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        size = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(size())  # (renamed in sentence-transformers 5.3)
 
     def fingerprint(self) -> str:
         """The model's name and size (an index records it, and is rebuilt for another dense model)."""
@@ -53,10 +54,12 @@ def load_dense(name: str, *, device: str = "cpu", max_seq_length: int = 128) -> 
     from sentence_transformers import SentenceTransformer
 
     from sparsefit.models.aliases import ALIASES
+    from sparsefit.progress import quiet_libraries
 
     source: str | Path = ALIASES[name].folder() if name in ALIASES else name
     try:
-        model = SentenceTransformer(str(source), device=device)
+        with quiet_libraries():  # no "Loading weights" bar of transformers' own
+            model = SentenceTransformer(str(source), device=device)
     except (OSError, ValueError) as e:
         raise SparsefitError(f"dense model {name!r} could not be loaded: {str(e).splitlines()[0][:160]}",
                              hint="give --dense minilm-l6 (offline), a sentence-transformers folder, or a hub id") from e

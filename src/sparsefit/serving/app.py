@@ -49,8 +49,9 @@ class SearchRequest(BaseModel):
     filter: dict[str, Any] | None = Field(None, description='payload filter, e.g. {"brand": "Acme", "price": {"lt": 50}}')
     run: str | None = Field(None, description="run name (default: the served run)")
     rules: bool = Field(True, description="apply the collection's exclusion rules")
-    retrieval: Literal["sparse", "bm25", "hybrid"] = Field(
-        "sparse", description="the tuned model, Qdrant's BM25, or both fused in one Qdrant query (the run's fitted weights)")
+    retrieval: Literal["sparse", "bm25", "dense", "hybrid", "hybrid-dense"] = Field(
+        "sparse", description="the tuned model, Qdrant's BM25, or both fused in one Qdrant query (the run's fitted weights); "
+                              "a run trained with --dense also has dense and hybrid-dense (all three fused)")
     feedback: list[FeedbackItem] | None = Field(
         None, max_length=100, description="feedback on earlier hits (Qdrant's relevance-feedback query), e.g. clicked = 1, skipped = 0")
     boost: dict[str, Any] | None = Field(

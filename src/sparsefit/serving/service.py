@@ -21,7 +21,7 @@ from sparsefit.run import RunFolder, exported
 from sparsefit.serving.rules import ExclusionRule, RuleBook
 
 MAX_LIMIT = 1000
-RETRIEVALS = ("sparse", "bm25", "hybrid")
+RETRIEVALS = ("sparse", "bm25", "dense", "hybrid", "hybrid-dense")
 
 
 class SearchService:
@@ -48,7 +48,9 @@ class SearchService:
         self.payload_keys: frozenset[str] | None = frozenset(keys) if isinstance(keys, list) else None
         types = index.get_metadata().get("payload_types")
         self.payload_types: dict[str, str] | None = types if isinstance(types, dict) else None
-        self.bm25, self.fusion, self.feedback_strategy = _retrieval_settings(folder, index)
+        self.bm25, self.fusion, self.fusion_dense, self.feedback_strategy = _retrieval_settings(folder, index)
+        self.dense = None  # the run's dense model (``--dense``), set by open() when its index has dense vectors
+        self._dense_lock = threading.Lock()
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
@@ -80,6 +82,12 @@ class SearchService:
         try:
             check_index_model(index, encoder, folder)
             service = cls(folder, settings, encoder, index)
+            dense_model = index.get_metadata().get("dense_model")
+            if dense_model and index.dense_size:
+                from sparsefit.models.dense import load_dense
+
+                service.dense = load_dense(dense_model, device=resolve_device(device or settings.device),
+                                           max_seq_length=settings.max_seq_length)
         except BaseException:
             index.close()
             raise
@@ -101,7 +109,15 @@ class SearchService:
         return {"run": self.folder.name, "model": self.settings.base_model + " (tuned)", "products": self.products,
                 "engine": self.index.engine, "rules": len(self.rules.rules),
                 "confidence": self.confidence.report.get("ece_cross_fitted") if self.confidence else None,
-                "confidence_problem": self.confidence_problem}
+                "confidence_problem": self.confidence_problem, "retrievals": self.retrievals(),
+                "dense": self.dense.name if self.dense is not None else None}
+
+    def retrievals(self) -> list[str]:
+        """The retrieval modes this run's index can serve (BM25 and dense vectors are in newer and ``--dense`` runs)."""
+        have = {"sparse"} | ({"bm25", "hybrid"} if self.bm25 is not None else set())
+        if self.dense is not None:
+            have |= {"dense"} | ({"hybrid-dense"} if self.bm25 is not None else set())
+        return [r for r in RETRIEVALS if r in have]
 
     # -- search ---------------------------------------------------------------------------
     def encode_query(self, query: str) -> sp.csr_matrix:
@@ -115,8 +131,9 @@ class SearchService:
 
         ``filter`` is the payload filter syntax of ``sparsefit search --filter``
         (``{"brand": "Acme", "price": {"lt": 50}}``). Exclusion rules that fire remove their products.
-        ``retrieval``: ``sparse`` (the tuned model), ``bm25`` (Qdrant's BM25) or ``hybrid`` (both in one Qdrant
-        query, fused with the run's fitted fusion). ``feedback``: (product id, score) on earlier hits, e.g.
+        ``retrieval``: ``sparse`` (the tuned model), ``bm25`` (Qdrant's BM25), ``hybrid`` (both in one Qdrant
+        query, fused with the run's fitted fusion), and for a run trained with ``--dense``: ``dense`` (its dense
+        model) and ``hybrid-dense`` (all three fused, the three-way weights fitted in that run). ``feedback``: (product id, score) on earlier hits, e.g.
         clicked = 1, skipped = 0: the model's leg becomes Qdrant's relevance-feedback query (the run's fitted
         coefficients). ``boost``: ``{"field": weight}`` over numeric or true/false payload fields, the search's top
         products rescored by ``score · (1 + Σ weight · field)`` in Qdrant (:mod:`sparsefit.index.boost`).
@@ -126,11 +143,14 @@ class SearchService:
         query = _check_query(query)
         if retrieval not in RETRIEVALS:
             raise SparsefitError(f"unknown retrieval {retrieval!r}", hint=f"use one of {', '.join(RETRIEVALS)}")
-        if retrieval != "sparse" and self.bm25 is None:
+        if retrieval in ("bm25", "hybrid", "hybrid-dense") and self.bm25 is None:
             raise SparsefitError("this run's index has no BM25 vectors (it was built before sparsefit indexed them)",
                                  hint="rebuild it with `sparsefit train --resume RUN` after deleting RUN/index, or `sparsefit index`")
-        if feedback and retrieval == "bm25":
-            raise SparsefitError("relevance feedback works on the model's vectors", hint="use retrieval sparse or hybrid")
+        if retrieval in ("dense", "hybrid-dense") and self.dense is None:
+            raise SparsefitError("this run's index has no dense vectors (the run was trained without --dense)",
+                                 hint=f"use one of {', '.join(self.retrievals())}, or train with --dense minilm-l6")
+        if feedback and retrieval in ("bm25", "dense"):
+            raise SparsefitError("relevance feedback works on the model's vectors", hint="use retrieval sparse, hybrid or hybrid-dense")
         boosted = Boost.parse(boost, self._boostable()) if boost else None
         if not 1 <= limit <= MAX_LIMIT:
             raise SparsefitError(f"limit must be 1 to {MAX_LIMIT}, got {limit}")
@@ -147,11 +167,13 @@ class SearchService:
             parsed = Filter(must=parsed.must, must_not=parsed.must_not,
                             exclude_ids=tuple(sorted(set(parsed.exclude_ids) | excluded)))
         want = offset + limit + 1  # one more for the gap-to-next feature of the last hit shown
-        lexical = self.bm25.queries([query]) if retrieval != "sparse" else None
+        lexical = self.bm25.queries([query]) if retrieval in ("bm25", "hybrid", "hybrid-dense") else None
+        embedding = self._embed(query) if retrieval in ("dense", "hybrid-dense") else None
+        fusion = {"hybrid": self.fusion, "hybrid-dense": self.fusion_dense}.get(retrieval)
         with self._index_lock:
-            hits = self.index.search(vector if retrieval != "bm25" else None, limit=want,
+            hits = self.index.search(vector if retrieval in ("sparse", "hybrid", "hybrid-dense") else None, limit=want,
                                      filter=None if parsed.is_empty else parsed, with_payload=True, bm25=lexical,
-                                     fusion=self.fusion if retrieval == "hybrid" else None,
+                                     dense=embedding, fusion=fusion,
                                      feedback=feedback or None, strategy=self.feedback_strategy, boost=boosted)
         # Confidence was fitted on unfiltered result lists: a filtered list (or one that rules cut) has other
         # score gaps and ranks, so its confidence would not be calibrated; it is left out and the reason given.
@@ -166,12 +188,17 @@ class SearchService:
                      for i, h in enumerate(shown)],
             "confidence_note": note,
             "retrieval": retrieval,
-            "fusion": self.fusion.describe() if retrieval == "hybrid" else None,
+            "fusion": fusion.describe() if fusion is not None else None,
             "feedback": len(feedback or ()),
             "boost": {key: weight for key, weight, _ in boosted.weights} if boosted else None,
             "rules_fired": [f.summary() for f in fired],
             "took_ms": round((time.perf_counter() - began) * 1000, 2),
         }
+
+    def _embed(self, query: str) -> np.ndarray:
+        """The query's dense embedding (one row), for the dense leg."""
+        with self._dense_lock:  # one encode at a time on the model
+            return self.dense.encode([query])
 
     def _boostable(self) -> dict[str, str] | None:
         """The payload fields' kinds for checking a boost (an index built before they were recorded: its keys, as
@@ -332,20 +359,20 @@ class QueryBatcher:
 
 
 def _retrieval_settings(folder: Path, index) -> tuple:
-    """The index's BM25 model (None without BM25 vectors), the run's fitted hybrid fusion and feedback coefficients
-    (defaults where the run fitted none)."""
+    """The index's BM25 model (None without BM25 vectors), the run's fitted fusions (model + BM25, and model + BM25
+    + dense) and feedback coefficients (defaults where the run fitted none)."""
     from sparsefit.files import read_json
     from sparsefit.index import FeedbackStrategy, Fusion
     from sparsefit.indexing import index_bm25
 
     run = RunFolder(folder)
-    fusion = Fusion()
-    if run.fusion.is_file() and "tuned" in (fitted := read_json(run.fusion)):
-        fusion = Fusion.from_json(fitted["tuned"])
+    fitted = read_json(run.fusion) if run.fusion.is_file() else {}
+    fusion = Fusion.from_json(fitted["tuned"]) if "tuned" in fitted else Fusion()
+    three_way = Fusion.from_json(fitted["tuned+dense"]) if "tuned+dense" in fitted else Fusion(weights=(1.0, 1.0, 1.0))
     strategy = FeedbackStrategy()
     if run.feedback.is_file():
         strategy = FeedbackStrategy.from_json(read_json(run.feedback)["strategy"])
-    return index_bm25(index), fusion, strategy
+    return index_bm25(index), fusion, three_way, strategy
 
 
 def payload_key_root(key: str) -> str:

@@ -14,7 +14,7 @@ const search = { query: "", offset: 0, limit: 10, run: null, hits: [], filter: n
 let searchRun;
 // Feedback marks (product id -> 1 clicked / 0 skipped) of one (run, query); another run or query drops them.
 const marks = { run: null, query: null, items: new Map() };
-const RETRIEVALS = { sparse: "tuned model", bm25: "Qdrant", hybrid: "model + BM25" }; // for the meta line
+const RETRIEVALS = { sparse: "tuned model", bm25: "Qdrant", dense: "dense model", hybrid: "model + BM25", "hybrid-dense": "model + BM25 + dense" }; // for the meta line
 const NO_FEEDBACK = "feedback needs the model: choose retrieval “tuned model” or “hybrid”";
 // Rules need the run's search service (a model load): fetched when the box is opened or after a search.
 let rulesFor = null; // the run whose rules the box shows
@@ -208,7 +208,7 @@ function toggleMark(productId, score) {
 
 /** The thumbs' pressed and disabled states and the feedback buttons, from the marks and the retrieval chosen. */
 function updateFeedbackUi() {
-  const blocked = $("#search-retrieval").value === "bm25";
+  const blocked = ["bm25", "dense"].includes($("#search-retrieval").value);
   for (const item of document.querySelectorAll("#results .result")) {
     const mark = marks.items.get(item.dataset.productId);
     for (const [testid, score] of [["thumb-up", 1], ["thumb-down", 0]]) {
