@@ -21,7 +21,15 @@ class _Finalised:
             pass
 
 
-def test_a_ctrl_c_swallowed_by_a_finaliser_is_raised_at_the_next_check(monkeypatch):
+@pytest.fixture
+def at_a_terminal():
+    """SIGINT handled as at a terminal, also where the tests run with it ignored (a background CI job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_swallowed_by_a_finaliser_is_raised_at_the_next_check(at_a_terminal, monkeypatch):
     printed = []
     monkeypatch.setattr("sys.unraisablehook", printed.append)  # what Python would print as "Exception ignored"
     with catching_ctrl_c():

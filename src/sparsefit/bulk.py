@@ -3,7 +3,8 @@
 :func:`~sparsefit.indexing.build_index` loads the whole catalog, encodes it into one matrix and
 upserts it in one call: fine for the catalogs a model is trained on, not for millions of products.
 Here the catalog file is read a chunk at a time (:mod:`sparsefit.data.stream`), each chunk's products
-are encoded, upserted and dropped, so memory holds one chunk (plus 8 bytes a product: the ids seen
+are encoded, upserted and dropped (chunk n is upserted on a second thread while chunk n+1 is encoded),
+so memory holds two chunks at most (plus 8 bytes a product: the ids seen
 so far, as 64-bit hashes, to catch an id repeated across chunks), never the catalog's vectors nor
 its payloads, whatever its size. The engine's own index is all that grows.
 
@@ -47,6 +48,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sparsefit.data.benchmark_formats import catalog_file
 from sparsefit.data.catalog import (
     Catalog,
     CatalogColumns,
@@ -126,14 +128,15 @@ def stream_index(
     a time, going on from where an interrupted call with the same model, file and options stopped.
 
     ``notify`` gets the lines worth telling a user (resuming, starting over and why); ``after_chunk(n,
-    products)`` is called once chunk ``n`` (0-based) is upserted and recorded (tests interrupt there).
+    products)`` is called once chunk ``n`` (0-based) is upserted and recorded, on the storing thread (tests
+    interrupt there; what it raises is raised here before chunk n+1 is stored).
     """
     check_mode(on_invalid)
     if location.two_stage is not None:
         raise SparsefitError("`sparsefit index` builds indexes for exact search only (two-stage search fixes its "
                              "candidate thresholds from the whole catalog in one upsert)",
                              hint="leave out --search-posting-cap")
-    path = Path(catalog)
+    path = catalog_file(Path(catalog))  # a BEIR folder: its corpus.jsonl
     format_of(path)  # a missing file, a folder, an unknown type: said before anything is opened
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise SparsefitError(f"the chunk size must be a whole number of rows (1 or more), not {chunk_size!r}",
@@ -303,11 +306,16 @@ class _Build:
         try:
             yield
         except BaseException:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, KeyboardInterrupt):
                 self._wait()
             raise
         finally:
-            self._storing.shutdown(wait=True)
+            while True:  # a second Ctrl-C must not let the caller close the index under the storing thread
+                try:
+                    self._storing.shutdown(wait=True)
+                    break
+                except KeyboardInterrupt:
+                    continue
 
     def _new_products(self, part: Catalog) -> Catalog:
         """``part`` without the products whose id an earlier chunk had (an error unless skipping bad rows)."""

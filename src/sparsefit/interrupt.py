@@ -9,10 +9,12 @@ step, raises it again, and the ignored one is not printed.
 
 Example:
     >>> import signal
+    >>> previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (as at a terminal)
     >>> with catching_ctrl_c():
     ...     signal.getsignal(signal.SIGINT) is _on_sigint
     True
     >>> check()  # nothing requested: returns
+    >>> _ = signal.signal(signal.SIGINT, previous)
 """
 
 from __future__ import annotations

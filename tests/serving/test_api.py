@@ -120,6 +120,8 @@ def test_retrieval_modes_search_the_runs_named_vectors(client, tiny_run):
     bm25 = client.post("/search", json={"query": "cordless drill", "limit": 10, "retrieval": "bm25"}).json()
     hybrid = client.post("/search", json={"query": "cordless drill", "limit": 10, "retrieval": "hybrid"}).json()
     assert (sparse["retrieval"], bm25["retrieval"], hybrid["retrieval"]) == ("sparse", "bm25", "hybrid")
+    listed = {run["name"]: run for run in client.get("/api/runs").json()["runs"]}
+    assert listed[tiny_run.name]["retrievals"] == ["sparse", "bm25", "hybrid"]  # no dense vectors: the studio offers these
     fitted = json.loads(RunFolder(tiny_run).fusion.read_text())["tuned"]
     assert hybrid["fusion"].startswith(fitted["method"]) and sparse["fusion"] is None
     assert all("drill" in h["payload"]["title"].lower() for h in bm25["hits"][:5])  # BM25 matches the words

@@ -50,6 +50,8 @@ def test_a_dense_run_serves_dense_and_three_way_hybrid_search(client, dense_run)
         assert service.info()["dense"] == "minilm-l6"
     finally:
         service.close()
+    listed = {run["name"]: run for run in client.get("/api/runs").json()["runs"]}
+    assert listed[dense_run.name]["retrievals"] == ["sparse", "bm25", "dense", "hybrid", "hybrid-dense"]  # the studio's choices
     dense = _search(client, retrieval="dense")
     # MiniLM, untuned, still puts drills first for a drill query (the tiny BERT could not).
     assert dense["retrieval"] == "dense" and dense["fusion"] is None

@@ -23,7 +23,7 @@ __all__ = ["app", "main"]
 
 # The modules that register commands on ``app`` when imported, in the order of ``sparsefit --help``
 # (imported by name, in this order, so that no import sorter can reorder the help).
-COMMAND_MODULES = ("evaluate", "train", "queries", "index", "search", "explain", "publish", "info", "serve", "rules", "calibrate")
+COMMAND_MODULES = ("evaluate", "train", "queries", "index", "search", "explain", "export", "publish", "info", "serve", "rules", "calibrate")
 for _name in COMMAND_MODULES:
     import_module(f"{__name__}.{_name}")
 del _name

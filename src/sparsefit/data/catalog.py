@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sparsefit.data.benchmark_formats import catalog_file
 from sparsefit.data.columns import (
     detect_column,
     normalise_name,
@@ -37,7 +38,7 @@ from sparsefit.errors import SparsefitError
 
 ID_CANDIDATES = (
     "product_id", "product_uid", "productid", "item_id", "itemid", "sku", "asin",
-    "doc_id", "docid", "document_id", "pid", "uid", "id",
+    "doc_id", "docid", "document_id", "pid", "uid", "id", "_id",  # _id: BEIR's corpus.jsonl
 )
 # One column is taken from each group (the first present), in this order.
 TEXT_GROUPS = (
@@ -174,7 +175,7 @@ def load_catalog(
         ['Lux: Lamp']
     """
     check_mode(on_invalid)
-    table = read_table(path, encoding=encoding, max_decompressed_bytes=max_decompressed_bytes)
+    table = read_table(catalog_file(Path(path)), encoding=encoding, max_decompressed_bytes=max_decompressed_bytes)
     return catalog_of(table, catalog_columns(table, id_field, text_fields, template), on_invalid)
 
 

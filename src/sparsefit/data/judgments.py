@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from sparsefit.data.benchmark_formats import judgments_file, qrels_kind, qrels_scheme, qrels_table
 from sparsefit.data.judgment_columns import find_columns
 from sparsefit.data.judgment_rows import JudgmentRows
 from sparsefit.data.labels import GAIN_EPS, LabelScheme, canonical_label, format_number
@@ -231,7 +232,13 @@ def load_judgments(
     if on_conflict not in ("mean", "first", "error"):
         raise SparsefitError(f"on_conflict must be 'mean', 'first' or 'error', not '{on_conflict}'",
                              hint="pass --on-conflict mean, first or error")
-    table = read_table(path, encoding=encoding, max_decompressed_bytes=max_decompressed_bytes)
+    path = judgments_file(Path(path))  # a BEIR folder: its test qrels
+    if qrels_kind(path, encoding) is not None:  # BEIR or TREC qrels: query ids resolved to their texts
+        table = qrels_table(path, encoding)
+        if scheme is None and not gains:
+            scheme = qrels_scheme(table)  # graded qrels: gain = grade, relevant from 1
+    else:
+        table = read_table(path, encoding=encoding, max_decompressed_bytes=max_decompressed_bytes)
     qcol, pcol, lcol = find_columns(table, catalog, query_field, id_field, label_field)
     loader = JudgmentRows(table, qcol, pcol, lcol, on_invalid == "skip")
     loader.drop_blank()

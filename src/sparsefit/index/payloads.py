@@ -41,7 +41,7 @@ def clean_payload(payload: Mapping[str, Any] | None, product_id: str) -> dict[st
         raise SparsefitError(
             f"payload of product {product_id!r} is a {type(payload).__name__}, not a mapping"
         )
-    if ID_KEY in payload:
+    if ID_KEY in payload and payload[ID_KEY] != product_id:  # (a catalog whose id column is "_id", as BEIR's, is fine)
         raise SparsefitError(
             f'payload of product {product_id!r} uses the reserved key "{ID_KEY}"',
             hint=f'rename that field; "{ID_KEY}" holds the product id',

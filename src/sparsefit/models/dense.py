@@ -54,11 +54,13 @@ def load_dense(name: str, *, device: str = "cpu", max_seq_length: int = 128) -> 
     from sentence_transformers import SentenceTransformer
 
     from sparsefit.models.aliases import ALIASES
+    from sparsefit.models.encoder import _LOADING
     from sparsefit.progress import quiet_libraries
 
     source: str | Path = ALIASES[name].folder() if name in ALIASES else name
     try:
-        with quiet_libraries():  # no "Loading weights" bar of transformers' own
+        # transformers' loading is not thread-safe (a served run opening while another request loads a model)
+        with _LOADING, quiet_libraries():  # and no "Loading weights" bar of transformers' own
             model = SentenceTransformer(str(source), device=device)
     except (OSError, ValueError) as e:
         raise SparsefitError(f"dense model {name!r} could not be loaded: {str(e).splitlines()[0][:160]}",

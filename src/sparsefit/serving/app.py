@@ -382,7 +382,24 @@ def run_summary(folder: Path, running: set[str]) -> dict[str, Any]:
     bm25 = next((s for s in systems if s["role"] == "bm25"), None)
     return {"name": folder.name, "status": status, "catalog": sources.get("catalog"), "judgments": sources.get("judgments"),
             "final_ndcg": final["metrics"]["ndcg@10"] if final else None,
-            "bm25_ndcg": bm25["metrics"]["ndcg@10"] if bm25 else None}
+            "bm25_ndcg": bm25["metrics"]["ndcg@10"] if bm25 else None, "retrievals": run_retrievals(folder)}
+
+
+def run_retrievals(folder: Path) -> list[str] | None:
+    """The /search retrieval modes a run's Edge index can serve, from its metadata file (None when unknown: a
+    server index, or no index yet)."""
+    from sparsefit.index.edge import META_FILE
+
+    meta_file = RunFolder(folder).index / META_FILE
+    try:
+        meta = read_json(meta_file) if meta_file.is_file() else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    lexical, dense = bool(meta.get("bm25")), bool(meta.get("dense_model"))
+    return (["sparse"] + (["bm25"] if lexical else []) + (["dense"] if dense else []) + (["hybrid"] if lexical else [])
+            + (["hybrid-dense"] if lexical and dense else []))
 
 
 def describe_run(folder: Path, running: set[str]) -> dict[str, Any]:

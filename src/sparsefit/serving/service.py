@@ -50,6 +50,7 @@ class SearchService:
         self.payload_types: dict[str, str] | None = types if isinstance(types, dict) else None
         self.bm25, self.fusion, self.fusion_dense, self.feedback_strategy = _retrieval_settings(folder, index)
         self.dense = None  # the run's dense model (``--dense``), set by open() when its index has dense vectors
+        self.dense_problem: str | None = None  # why a run with dense vectors serves without them
         self._dense_lock = threading.Lock()
 
     # -- opening --------------------------------------------------------------------------
@@ -82,12 +83,7 @@ class SearchService:
         try:
             check_index_model(index, encoder, folder)
             service = cls(folder, settings, encoder, index)
-            dense_model = index.get_metadata().get("dense_model")
-            if dense_model and index.dense_size:
-                from sparsefit.models.dense import load_dense
-
-                service.dense = load_dense(dense_model, device=resolve_device(device or settings.device),
-                                           max_seq_length=settings.max_seq_length)
+            service.dense, service.dense_problem = _load_run_dense(index, settings, resolve_device(device or settings.device))
         except BaseException:
             index.close()
             raise
@@ -110,7 +106,7 @@ class SearchService:
                 "engine": self.index.engine, "rules": len(self.rules.rules),
                 "confidence": self.confidence.report.get("ece_cross_fitted") if self.confidence else None,
                 "confidence_problem": self.confidence_problem, "retrievals": self.retrievals(),
-                "dense": self.dense.name if self.dense is not None else None}
+                "dense": self.dense.name if self.dense is not None else None, "dense_problem": self.dense_problem}
 
     def retrievals(self) -> list[str]:
         """The retrieval modes this run's index can serve (BM25 and dense vectors are in newer and ``--dense`` runs)."""
@@ -147,6 +143,9 @@ class SearchService:
             raise SparsefitError("this run's index has no BM25 vectors (it was built before sparsefit indexed them)",
                                  hint="rebuild it with `sparsefit train --resume RUN` after deleting RUN/index, or `sparsefit index`")
         if retrieval in ("dense", "hybrid-dense") and self.dense is None:
+            if self.dense_problem:
+                raise SparsefitError(f"this run's dense model is not loaded: {self.dense_problem}",
+                                     hint=f"use one of {', '.join(self.retrievals())}")
             raise SparsefitError("this run's index has no dense vectors (the run was trained without --dense)",
                                  hint=f"use one of {', '.join(self.retrievals())}, or train with --dense minilm-l6")
         if feedback and retrieval in ("bm25", "dense"):
@@ -272,8 +271,10 @@ class SearchService:
 
         with self._catalog_lock:
             if self._catalog is None:
-                path = RunFolder(self.folder).read_sources()["catalog"]
-                if not Path(path).is_file():
+                from sparsefit.data.benchmark_formats import catalog_file
+
+                path = catalog_file(Path(RunFolder(self.folder).read_sources()["catalog"]))  # (a BEIR folder: its corpus)
+                if not path.is_file():
                     raise SparsefitError("the run's catalog file is gone", file=path,
                                          hint="put the catalog back where it was trained from to explain results")
                 self._catalog = load_catalog(path, **catalog_options(self.settings))
@@ -356,6 +357,23 @@ class QueryBatcher:
             except BaseException as exc:  # hand the error to every waiting request
                 for _, future in batch:
                     future.set_exception(exc)
+
+
+def _load_run_dense(index, settings, device: str) -> tuple[Any, str | None]:
+    """The dense model the index was built with, and None; or None and why it cannot serve (it could not be
+    loaded here, or its size is not the index's): the run is then served without the dense modes."""
+    from sparsefit.models.dense import load_dense
+
+    name, size = index.get_metadata().get("dense_model"), index.dense_size
+    if not name or not size:
+        return None, None
+    try:
+        dense = load_dense(name, device=device, max_seq_length=settings.max_seq_length)
+    except SparsefitError as exc:
+        return None, str(exc)
+    if dense.size != size:
+        return None, f"{name} gives {dense.size}-d vectors, the index holds {size}-d ones"
+    return dense, None
 
 
 def _retrieval_settings(folder: Path, index) -> tuple:

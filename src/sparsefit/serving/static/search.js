@@ -24,6 +24,7 @@ searchRun = $("#search-run");
 onRuns(renderSearchRuns);
 searchRun.addEventListener("change", () => {
   search.run = searchRun.value || null;
+  offerRetrievals();
   rulesFor = null;
   clearMarks();
   if ($("#rules-box").open) loadRules();
@@ -59,12 +60,26 @@ function renderSearchRuns() {
     searchRun.append(h("option", { value: run.name }, `${run.name}${isNum(run.final_ndcg) ? `  (nDCG@10 ${fmt(run.final_ndcg)})` : ""}`));
   }
   if (keep && finished.some((r) => r.name === keep)) searchRun.value = keep;
+  offerRetrievals();
   if (searchRun.value !== search.run) {
     search.run = searchRun.value || null;
     rulesFor = null;
     clearMarks();
     if ($("#rules-box").open) loadRules();
   }
+}
+
+/** Only the retrieval modes the chosen run's index has (BM25 in newer runs, dense with --dense) can be picked. */
+function offerRetrievals() {
+  const run = state.runs.find((r) => r.name === searchRun.value);
+  const have = run && Array.isArray(run.retrievals) ? run.retrievals : null; // null: not known, offer all
+  const select = $("#search-retrieval");
+  for (const option of select.options) {
+    option.disabled = have !== null && !have.includes(option.value);
+    option.title = option.disabled ? "this run's index has no vectors for it" : "";
+  }
+  if (select.selectedOptions[0] && select.selectedOptions[0].disabled) select.value = "sparse";
+  updateFeedbackUi();
 }
 
 async function loadRules() {
