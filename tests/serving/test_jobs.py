@@ -241,3 +241,48 @@ def test_job_options_are_checked_before_any_job_exists(data, workspace, tmp_path
 
     with pytest.raises(JobError, match="unknown training option"):  # the manager checks too, whoever calls it
         JobManager(workspace).start(catalog=data / "bad.csv", judgments=None, name=None, options={"rm": "-rf"})
+
+
+# -- one-click resume ---------------------------------------------------------------------------------
+def test_a_cancelled_job_resumes_where_it_stopped_and_finishes(tiny_model, workspace):
+    """A real training job on the demo catalog, cancelled (like Ctrl-C) once its inputs are loaded, continues
+    with `sparsefit train --resume` through POST /api/jobs/{id}/resume: the same job, its log going on."""
+    from tests.conftest import EXAMPLES
+
+    app = create_app(workspace=workspace, allowed_roots=[EXAMPLES, tiny_model.parent])
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        started = client.post("/api/jobs", json={
+            "catalog": str(EXAMPLES / "catalog.csv"), "judgments": str(EXAMPLES / "judged_queries.csv"), "name": "r1",
+            "options": {"base_model": str(tiny_model), "rounds": 1, "train_batch_size": 16}})
+        assert started.status_code == 201, started.text
+        job_id = started.json()["id"]
+        state = workspace / "runs" / "r1" / "state.json"
+        _wait(lambda: state.is_file() and "inputs" in json.loads(state.read_text())["done"], 120, "the inputs stage")
+        refused = client.post(f"/api/jobs/{job_id}/resume")
+        assert refused.status_code == 409 and "only a cancelled or failed job resumes" in refused.json()["detail"]
+        client.post(f"/api/jobs/{job_id}/cancel")
+        _wait(lambda: client.get(f"/api/jobs/{job_id}").json()["status"] == "cancelled", 60, "the cancel")
+        assert not (workspace / "runs" / "r1" / "model").exists()
+        resumed = client.post(f"/api/jobs/{job_id}/resume")
+        assert resumed.status_code == 200, resumed.text
+        assert resumed.json()["status"] in ("queued", "running")
+        final = _wait(lambda: (j := client.get(f"/api/jobs/{job_id}").json())["status"] not in ("queued", "running") and j,
+                      300, "the resumed run")
+        assert final["status"] == "finished", final
+        assert "inputs" in json.loads(state.read_text())["done"] and (workspace / "runs" / "r1" / "model").is_dir()
+        log = "\n".join(final["log"]) + (workspace / "jobs" / f"{job_id}.log").read_text()
+        assert "--- resumed" in log
+        assert client.post(f"/api/jobs/{job_id}/resume").status_code == 409  # finished: nothing to resume
+        assert client.post("/api/jobs/0123456789/resume").status_code == 404
+
+
+def test_a_job_cancelled_before_its_run_started_has_nothing_to_resume(data, workspace):
+    manager = JobManager(workspace, max_running=1)
+    first = manager.start(catalog=data / "bad.csv", judgments=None, name="first", options={})
+    waiting = manager.start(catalog=data / "bad.csv", judgments=None, name="waiting", options={})
+    assert waiting["status"] == "queued", (first["status"], waiting["status"])
+    manager.cancel(waiting["id"])
+    with pytest.raises(JobError) as refused:
+        manager.resume(waiting["id"])
+    assert refused.value.status == 409 and "nothing to resume" in str(refused.value)
+    _drain(manager)

@@ -329,6 +329,18 @@ def create_app(
         except KeyError:
             raise HTTPException(404, f"no job {job_id!r}") from None
 
+    @app.post("/api/jobs/{job_id}/resume")
+    def resume(job_id: str) -> dict[str, Any]:
+        """Continue a cancelled or failed job's run (`sparsefit train --resume`); 409 when there is nothing to resume."""
+        from sparsefit.serving.job_options import JobError
+
+        try:
+            return jobs.resume(job_id)
+        except KeyError:
+            raise HTTPException(404, f"no job {job_id!r}") from None
+        except JobError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+
     return app
 
 

@@ -132,6 +132,24 @@ class JobManager:
                     pass
             return job
 
+    def resume(self, job_id: str) -> dict[str, Any]:
+        """Continue a cancelled or failed job's run where it stopped (``sparsefit train --resume``): the same job,
+        queued again; its log goes on. 409 when the job is not stopped or its run never got as far as starting."""
+        with self._lock:
+            job = self.get(job_id)
+            if job["status"] not in ("cancelled", "failed"):
+                raise JobError(f"job {job_id} is {job['status']}: only a cancelled or failed job resumes", status=409,
+                               hint="cancel it first" if job["status"] == "running" else "start a new job")
+            if not (self.runs / job["run"] / "run.json").is_file():
+                raise JobError(f"the run {job['run']!r} stopped before it started; there is nothing to resume",
+                               status=409, hint="start a new job with the same files")
+            if any(other["run"] == job["run"] and other["status"] in ("queued", "running") for other in self._records()):
+                raise JobError(f"another job is already training the run {job['run']!r}", status=409)
+            job.update(status="queued", resume=True, pid=None, pid_start=None, started=None, finished=None,
+                       returncode=None, reason=None, cancel_requested=False, created=time.time())
+            self._save(job)
+            return self._by_id(self._pump(), job_id)
+
     # -- internals ---------------------------------------------------------------------------
     def _records(self) -> list[dict[str, Any]]:
         """The job files as stored; a damaged one is skipped rather than failing the whole list."""
@@ -174,6 +192,8 @@ class JobManager:
                                hint="check the workspace's permissions and free disk space") from None
 
     def _argv(self, job: dict[str, Any]) -> list[str]:
+        if job.get("resume"):  # the run's own catalog, judgments and saved settings
+            return [sys.executable, "-m", "sparsefit.job_process", "train", "--resume", str(self.runs / job["run"])]
         argv = [sys.executable, "-m", "sparsefit.job_process", "train", job["catalog"],
                 "--output", str(self.runs / job["run"])]
         if job["judgments"]:
@@ -187,7 +207,10 @@ class JobManager:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
             argv = self._argv(job)
-            with open(self.folder / f"{job['id']}.log", "wb") as out:
+            with open(self.folder / f"{job['id']}.log", "ab" if job.get("resume") else "wb") as out:
+                if job.get("resume"):
+                    out.write(f"\n--- resumed {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+                    out.flush()
                 process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         except (OSError, SparsefitError) as exc:
             job.update(status="failed", finished=time.time(), reason=f"the training process could not start: {exc}")

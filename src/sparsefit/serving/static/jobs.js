@@ -19,6 +19,7 @@ runDetail: null,   // last GET /api/runs/{name} for the selected job
 export function init() {
 $("#jobs-refresh").addEventListener("click", () => refreshJobs());
 $("#cancel-job").addEventListener("click", cancelJob);
+$("#resume-job").addEventListener("click", resumeJob);
 }
 
 /** The tab is shown, for #jobs/<id> with that job selected. */
@@ -151,6 +152,17 @@ async function cancelJob() {
   refreshJobs();
 }
 
+async function resumeJob() {
+  const job = view.jobDetail;
+  if (!job) return;
+  try {
+    await api(`/api/jobs/${enc(job.id)}/resume`, { method: "POST" });
+  } catch (err) {
+    showError(err);
+  }
+  refreshJobs();
+}
+
 function expectedStages(job, run) {
   const rounds = (job && job.options && job.options.rounds) || 0;
   const stages = ["inputs", "baselines"];
@@ -191,6 +203,10 @@ function renderJob() {
   status.className = `badge ${job.status}`;
   $("#cancel-job").disabled = !active(job);
   $("#cancel-job").classList.toggle("hidden", !active(job));
+  // A stopped run that got as far as starting continues where it stopped.
+  const resumable = job && ["cancelled", "failed"].includes(job.status) && run && run.status === "incomplete" && (run.done || []).length > 0;
+  $("#resume-job").disabled = !resumable;
+  $("#resume-job").classList.toggle("hidden", !resumable);
 
   // stages
   const box = clear($("#job-stages"));
