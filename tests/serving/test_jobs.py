@@ -214,6 +214,9 @@ def test_job_options_are_checked_before_any_job_exists(data, workspace, tmp_path
             ({"epochs": 0}, (400, 422), "epochs"),
             ({"mining_epochs": 1000}, (400, 422), "mining_epochs"),
             ({"queries_per_product": 2.5}, (400, 422), "queries_per_product"),
+            ({"learning_rate": 0}, (400, 422), "learning_rate"),
+            ({"learning_rate": "fast"}, (400, 422), "learning_rate"),
+            ({"architecture": "dense"}, (400, 422), "architecture"),
             ({"rm": "-rf"}, (400,), "unknown training option 'rm'"),
             ({"base_model": "/etc"}, (403,), "base_model"),
             ({"base_model": str(data / "escape")}, (403,), "outside the folders the studio may read"),  # a symlink out of the root
@@ -230,9 +233,13 @@ def test_job_options_are_checked_before_any_job_exists(data, workspace, tmp_path
         assert not list((workspace / "runs").iterdir()), "a refused request reserved a run folder"
 
         # What the page sends: numbers, the alias, and null for a field it could not read.
-        page = post({"rounds": 1, "base_model": "splade-tiny", "seed": None, "epochs": ""})
+        page = post({"rounds": 1, "base_model": "splade-tiny", "seed": None, "epochs": "", "learning_rate": 0.0005,
+                     "architecture": "inference-free"})
         assert page.status_code == 201, page.text
-        assert page.json()["options"] == {"rounds": 1, "base_model": "splade-tiny"}
+        assert page.json()["options"] == {"rounds": 1, "base_model": "splade-tiny", "learning_rate": 0.0005,
+                                          "architecture": "inference-free"}
+        argv = JobManager(workspace)._argv(page.json())  # what the child process is started with
+        assert argv[argv.index("--learning-rate") + 1] == "0.0005" and argv[argv.index("--architecture") + 1] == "inference-free"
         folder = post({"base_model": "models/mine", "seed": 7})  # a folder under the root, given relative to it
         assert folder.status_code == 201, folder.text
         assert folder.json()["options"] == {"base_model": str((data / "models" / "mine").resolve()), "seed": 7}

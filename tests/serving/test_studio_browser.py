@@ -186,6 +186,8 @@ def _train(page, expect, url: str, tmp_path: Path) -> str:
     page.locator("details.advanced summary").click()
     page.get_by_test_id("opt-train_batch_size").fill("8")
     page.get_by_test_id("opt-epochs").fill("2")
+    page.get_by_test_id("opt-learning_rate").fill("0.0002")  # Settings' default, given explicitly
+    page.get_by_test_id("opt-architecture").select_option("splade")
     # The form starts from the server's Settings defaults; this test then trains the small splade-tiny.
     expect(page.get_by_test_id("base-model")).to_have_value(Settings.model_fields["base_model"].default)
     expect(page.get_by_test_id("opt-negatives")).to_have_attribute("placeholder", f"default {Settings.model_fields['negatives'].default}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,7 +20,8 @@ from sparsefit.errors import SparsefitError
 OPTIONS = {"rounds": "--rounds", "base_model": "--base-model", "epochs": "--epochs", "mining_epochs": "--mining-epochs",
            "negatives": "--negatives", "train_batch_size": "--train-batch-size",
            "queries_per_product": "--queries-per-product", "query_products": "--query-products", "seed": "--seed",
-           "search_posting_cap": "--search-posting-cap"}
+           "search_posting_cap": "--search-posting-cap", "learning_rate": "--learning-rate",
+           "architecture": "--architecture"}
 
 class JobError(SparsefitError):
     """A refused job request, with the HTTP status that says why: 400 bad input, 403 outside the allowed roots,
@@ -48,6 +49,8 @@ class JobOptions(BaseModel):
     query_products: int | None = Field(None, ge=1, le=1_000_000_000)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)  # numpy's seed range
     search_posting_cap: int | None = Field(None, ge=1, le=1_000_000_000)
+    learning_rate: float | None = Field(None, gt=0, le=1)
+    architecture: Literal["splade", "inference-free"] | None = None
 
     @field_validator("*", mode="before")
     @classmethod

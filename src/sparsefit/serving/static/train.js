@@ -40,7 +40,9 @@ async function loadDefaults() {
   if (!rounds.value && isNum(train.defaults.rounds)) rounds.value = String(train.defaults.rounds);
   for (const input of document.querySelectorAll("[data-opt]")) {
     const value = train.defaults[input.dataset.opt];
-    if (value !== null && value !== undefined) input.placeholder = `default ${value}`;
+    if (value === null || value === undefined) continue;
+    if (input.tagName === "SELECT") input.options[0].textContent = `default (${value})`;
+    else input.placeholder = `default ${value}`;
   }
 }
 
@@ -127,7 +129,7 @@ async function submit(ev) {
   const baseModel = $("#base-model").value.trim();
   if (baseModel) options.base_model = baseModel;
   for (const input of document.querySelectorAll("[data-opt]")) {
-    if (input.value.trim() !== "") options[input.dataset.opt] = Number(input.value);
+    if (input.value.trim() !== "") options[input.dataset.opt] = input.type === "number" ? Number(input.value) : input.value;
   }
   const body = {
     catalog,
