@@ -33,14 +33,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +69,7 @@ from sparsefit.indexing import (
     index_identity,
 )
 from sparsefit.models import Encoder
+from sparsefit.one_ahead import OneAhead
 from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder, exported
 
@@ -209,10 +207,8 @@ class _Build:
         self.seen = SeenIds()
         self.skipped: Counter[str] = Counter()
         self.seconds = {"read": 0.0, "encode": 0.0, "index": 0.0}
-        # Chunk n is stored (BM25, upsert, progress record) on this thread while chunk n+1 is read and encoded:
-        # the engine's single-threaded upserts no longer leave a core idle. One chunk in flight at most.
-        self._storing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparsefit-upsert")
-        self._pending: Future[None] | None = None
+        # Chunk n is stored (BM25, upsert, progress record) on a second thread while chunk n+1 is read and encoded.
+        self._storing = OneAhead("upsert")
 
     def run(self, stream: TableStream, chunks: Iterator[Table], columns: CatalogColumns, done_rows: int,
             location: IndexLocation, show_progress: bool, after_chunk: Callable[[int, int], None] | None) -> None:
@@ -223,7 +219,7 @@ class _Build:
         rows = products = 0
         bar = progress_bar(f"indexing {self.path.name} with {self.encoder.name}", None, enabled=show_progress,
                            unit="products", completed=self.report.resumed_products)
-        with bar as advance, self._finishing_stores():
+        with bar as advance, self._storing:
             began = time.perf_counter()
             for number, table in enumerate(chunks):
                 rows += len(table)
@@ -246,7 +242,7 @@ class _Build:
                         advance.set_total(max(products, round(products / fraction)))
                 del part
                 began = time.perf_counter()
-            self._wait()
+            self._storing.wait()
             advance.set_total(products)
         report = self.report
         report.rows, report.products, report.type_notes = rows, products, list(stream.type_notes)
@@ -274,8 +270,7 @@ class _Build:
         began = time.perf_counter()
         vectors = self.encoder.encode_documents(part.texts, batch_size=self.batch_size) if len(part) else None
         self.seconds["encode"] += time.perf_counter() - began
-        self._wait()
-        self._pending = self._storing.submit(self._store, part, vectors, rows, products, after)
+        self._storing.submit(self._store, part, vectors, rows, products, after)
 
     def _store(self, part: Catalog, vectors: Any, rows: int, products: int, after: Callable[[], object]) -> None:
         """Upsert one chunk's products, then record that the rows up to ``rows`` are done."""
@@ -293,36 +288,12 @@ class _Build:
         self.seconds["index"] += time.perf_counter() - began
         after()
 
-    def _wait(self) -> None:
-        """Until the chunk being stored is stored; its error, if any, is raised here."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    @contextmanager
-    def _finishing_stores(self) -> Iterator[None]:
-        """On the way out (an error, Ctrl-C) the chunk being stored is finished and recorded before the caller
-        closes the index; an error of its own does not hide the one that is on its way."""
-        try:
-            yield
-        except BaseException:
-            with contextlib.suppress(Exception, KeyboardInterrupt):
-                self._wait()
-            raise
-        finally:
-            while True:  # a second Ctrl-C must not let the caller close the index under the storing thread
-                try:
-                    self._storing.shutdown(wait=True)
-                    break
-                except KeyboardInterrupt:
-                    continue
-
     def _new_products(self, part: Catalog) -> Catalog:
         """``part`` without the products whose id an earlier chunk had (an error unless skipping bad rows)."""
         hashes = id_hashes(part.ids)
         hits = np.flatnonzero(self.seen.contains(hashes))
         if len(hits):
-            self._wait()  # the index answers for every earlier chunk
+            self._storing.wait()  # the index answers for every earlier chunk
             # a 64-bit hash may (one time in ten million, at two million products) match another id: the
             # index, which holds every earlier chunk's products, confirms
             found = self.index.retrieve([part.ids[i] for i in hits])
