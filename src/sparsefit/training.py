@@ -23,6 +23,7 @@ from typing import Literal
 from transformers import PrinterCallback, TrainerCallback
 
 from sparsefit.devices import Precision, is_cuda
+from sparsefit.domain_batches import DomainMix
 from sparsefit.distributed import timeout_seconds, world_size
 from sparsefit.errors import SparsefitError
 from sparsefit.interrupt import check as check_interrupt
@@ -71,6 +72,7 @@ def train_round(
     workdir: Path,
     *,
     on_step: Callable[[int, int, float | None], None] | None = None,
+    mix: DomainMix | None = None,
 ) -> RoundStats:
     """Train ``encoder`` in place on ``rows`` ({"query", "positive", "negative_1", ...}); returns stats.
 
@@ -79,6 +81,9 @@ def train_round(
     path there); other devices train through sentence-transformers. Under ``torchrun`` every process
     trains on its share of each batch and the in-batch negatives are gathered across processes, so the
     global batch is the negative pool, as in one process.
+
+    ``mix``: the rows are several domains' rows, one after the other; every batch then comes from one
+    domain, chosen by the mix's probabilities (see :mod:`sparsefit.domain_batches`).
     """
     import time
 
@@ -96,6 +101,9 @@ def train_round(
     if batch_size % processes:
         raise SparsefitError(f"the training batch of {batch_size} rows does not split evenly over {processes} processes",
                              hint=f"pass --train-batch-size a multiple of {processes} (it is the global batch, over all processes)")
+    if mix is not None and processes > 1:
+        raise SparsefitError("multi-domain training runs in one process (its batch sampler is not distributed yet)",
+                             hint="run `sparsefit train --domains` without torchrun")
     batch_size //= processes  # per process: the global batch stays the recipe's, and the negative pool with it
     dataset = Dataset.from_dict({c: [row[c] for row in rows] for c in columns})
     model = encoder.model
@@ -118,7 +126,7 @@ def train_round(
         per_device_train_batch_size=batch_size,
         learning_rate=options.learning_rate,
         warmup_steps=options.warmup_ratio,  # a float below 1 is a ratio in transformers v5
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if mix is None else mix.sampler(),
         seed=options.seed,
         data_seed=options.seed,
         save_strategy="no",

@@ -36,6 +36,7 @@ def train(
     ctx: typer.Context,
     catalog: Annotated[Optional[Path], typer.Argument(help="product catalog: CSV, TSV, JSON, JSONL or Parquet")] = None,
     judgments: JudgmentsOpt = None,
+    domains: Annotated[Optional[Path], typer.Option(help="train one model on several catalogs: a YAML file listing each domain's catalog, judgments, data options and weight (no CATALOG then)")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage, with the settings it was started with (no other flags)")] = None,
     base_model: Annotated[Optional[str], typer.Option(help=f"model to fine-tune (default {setting_default('base_model')})")] = None,
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
@@ -84,8 +85,15 @@ def train(
     if resume is not None:
         _refuse_flags_with_resume(ctx, resume, catalog)
     else:
-        if catalog is None:
-            raise SparsefitError("train needs a catalog (or --resume RUN)", hint="sparsefit train CATALOG [--judgments FILE]")
+        if domains is not None and (catalog is not None or judgments is not None):
+            raise SparsefitError("--domains names every catalog and its judgments; a CATALOG or --judgments beside it would be ignored",
+                                 hint="put them in the domains file (sparsefit train --domains domains.yaml)")
+        if domains is not None and distributed.world_size() > 1:
+            raise SparsefitError("multi-domain training runs in one process (not under torchrun yet)",
+                                 hint="run `sparsefit train --domains ...` without torchrun")
+        if catalog is None and domains is None:
+            raise SparsefitError("train needs a catalog (or --domains FILE, or --resume RUN)",
+                                 hint="sparsefit train CATALOG [--judgments FILE]")
         settings = load_settings(
             config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
@@ -98,6 +106,14 @@ def train(
             **qdrant_options(collection, qdrant_shards, qdrant_replicas, qdrant_write_consistency, qdrant_on_disk),
             **data,
         )
+
+    from sparsefit.pipeline import MultiDomainTrainer, is_multi_domain, resume_multi_domain
+
+    if domains is not None or (resume is not None and is_multi_domain(resume)):
+        trainer = (resume_multi_domain(resume, device=device) if resume is not None
+                   else MultiDomainTrainer(domains, settings))
+        _run_domains(trainer, started)
+        return
 
     def make_trainer():
         if resume is not None:
@@ -155,6 +171,27 @@ def _run(make_trainer, started: float) -> None:
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
     exported = "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model"
     console.print(f"Model: {model} ({exported}; a SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
+
+
+def _run_domains(trainer, started: float) -> None:
+    """A multi-domain run: per-domain inputs, the rounds, then each domain's table and the macro average."""
+    for domain in trainer.domains:
+        console.print(f"[bold]Domain {domain.domain.name}[/]")
+        print_inputs(domain.inputs)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        console.print(f"[yellow]Stopped. Finished stages are kept; continue with: sparsefit train --resume {trainer.folder}[/]")
+        raise SystemExit(130) from None
+    model = trainer.export()
+    reports = trainer.reports()
+    for name, report in reports.items():
+        console.print(report.table(title=f"{name}: held-out evaluation per round ({len(report.queries):,} test queries, "
+                                          f"{report.catalog_size:,} products)"), soft_wrap=True)
+    console.print(trainer.macro_table(reports), soft_wrap=True)
+    console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
+    console.print(f"Model: {model} (one model for {len(reports)} catalogs). Search a domain: "
+                  f"sparsefit search {trainer.folder / 'domains' / next(iter(reports))} \"your query\"")
 
 
 def _refuse_flags_with_resume(ctx: typer.Context, resume: Path, catalog: Path | None) -> None:

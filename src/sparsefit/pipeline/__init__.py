@@ -2,7 +2,7 @@
 
 This package is the only place that knows that order; each stage lives in its own module:
 ``inputs`` (load, split, generated queries), ``evaluate`` (``sparsefit evaluate``), ``trainer``
-(the rounds), ``resume`` (``--resume`` and ``finetune``), ``card`` (the model card).
+(the rounds), ``domains`` (one model on several catalogs), ``resume`` (``--resume`` and ``finetune``), ``card`` (the model card).
 
 Example:
     >>> from sparsefit.config import load_settings
@@ -28,10 +28,11 @@ from sparsefit.pipeline.inputs import (
 )
 from sparsefit.pipeline.records import DamagedCheckpoint, LiveTraining
 from sparsefit.pipeline.resume import finetune, resume_trainer
+from sparsefit.pipeline.domains import MultiDomainTrainer, is_multi_domain, resume_multi_domain
 from sparsefit.pipeline.trainer import Trainer, default_positive_gains
 
 __all__ = [
-    "DamagedCheckpoint", "Inputs", "LiveTraining", "Trainer", "catalog_options", "default_positive_gains",
+    "DamagedCheckpoint", "Inputs", "LiveTraining", "MultiDomainTrainer", "Trainer", "is_multi_domain", "resume_multi_domain", "catalog_options", "default_positive_gains",
     "describe_inputs", "exports_average", "finetune", "generate_training_queries", "judgments_options",
     "index_location", "llm_cache_dir", "load_inputs", "model_card", "resume_trainer", "run_evaluation", "two_stage_of",
 ]

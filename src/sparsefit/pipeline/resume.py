@@ -25,7 +25,7 @@ def resume_trainer(folder: str | Path, *, show_progress: bool = True, device: st
                              hint="pass the folder that `sparsefit train` printed")
     paths = run.read_sources()
     settings = load_settings(run.config, output=folder)
-    _refuse_changed_settings(settings, run.config)
+    refuse_changed_settings(settings, run.config)
     if device is not None:
         settings = settings.model_copy(update={"device": device})
     return Trainer(paths["catalog"], paths["judgments"], settings, resume=True, show_progress=show_progress)
@@ -36,7 +36,7 @@ RUNTIME_SETTINGS = frozenset({"threads", "output", "host", "port", "token", "wor
                               "max_jobs", "qdrant_api_key", "llm_api_key", "device"})
 
 
-def _refuse_changed_settings(settings: Settings, saved_file: Path) -> None:
+def refuse_changed_settings(settings: Settings, saved_file: Path) -> None:
     """A resumed run keeps the settings it was started with: a ``SPARSEFIT_*`` variable that would change
     one (the environment outranks the saved file) is refused by name instead of silently applied."""
     from sparsefit.config import read_config_file

@@ -22,7 +22,8 @@ from sparsefit.models import Encoder, load_encoder
 from sparsefit.pipeline.card import model_card
 from sparsefit.pipeline.inputs import (describe_inputs, exports_average, generate_training_queries, index_location, load_inputs,
                                        product_sample)
-from sparsefit.pipeline.records import DamagedCheckpoint, LiveTraining, load_systems, read_optional, save_systems
+from sparsefit.pipeline.records import DamagedCheckpoint, load_systems, read_optional, save_systems
+from sparsefit.pipeline.training_round import train_rows
 from sparsefit.pipeline.retrieval import RetrievalFits, feedback_summary, fusion_summary, validation_part
 from sparsefit.progress import progress_bar
 from sparsefit.run import RunFolder, new_run_folder
@@ -309,40 +310,12 @@ class Trainer:
         return {"negatives": negatives}
 
     def _train(self, encoder: Encoder, rows: list[dict[str, str]], n: int):
-        from sparsefit.devices import training_precision
-        from sparsefit.training import TrainingOptions, steps_for, train_round
-
-        s = self.settings
-        options = TrainingOptions(
-            batch_size=s.train_batch_size, learning_rate=s.learning_rate, static_learning_rate=s.static_learning_rate,
-            epochs=self._epochs(n), query_regularizer_weight=s.query_regularizer_weight,
-            document_regularizer_weight=s.document_regularizer_weight, max_seq_length=s.train_max_seq_length,
-            precision=training_precision(s.train_precision, self.device, hidden_size=encoder.hidden_size), seed=s.seed + n,
-            device=self.device,
-        )
-        total = steps_for(len(rows), min(s.train_batch_size, len(rows)), options.epochs)
-        live = LiveTraining(self.run.live, n, total)
-        with progress_bar(f"round {n}: training on {len(rows):,} rows", total, enabled=self.show_progress) as advance:
-
-            def on_step(step: int, steps: int, loss: float | None) -> None:
-                advance(1)
-                live.update(step, steps, loss)
-
-            distributed.send(distributed.Message("train", rows=rows, options=options, round=n))  # followers train beside us
-            stats = train_round(encoder, rows, options, self.run.round(n) / "trainer", on_step=on_step)
-        live.update(total, total, None, finished=True)
-        encoder.model.max_seq_length = s.max_seq_length
-        return stats
+        return train_rows(encoder, rows, n, self.settings, self.device, self.run, show_progress=self.show_progress)
 
     # -- helpers ------------------------------------------------------------------------------
     def _positive_gain(self, n: int) -> float:
         """The gain at which a judged product is a training positive in round ``n``."""
         return self.positive_gains[0 if n == 0 else 1]
-
-    def _epochs(self, n: int) -> float:
-        """Epochs over the training rows in round ``n``."""
-        mining = self.settings.mining_epochs
-        return self.settings.epochs if n == 0 or mining is None else mining
 
     def _is_positive(self, gain: float, n: int) -> bool:
         return gain >= self._positive_gain(n) - 1e-9  # gains like 2/3 are stored rounded
@@ -457,3 +430,4 @@ class Trainer:
             return RunFolder.stage_model(self.run.average)
         last = max(n for n in range(self.settings.rounds) if self.state.done(RunFolder.evaluate_stage(n)))
         return RunFolder.stage_model(self.run.round(last))
+
