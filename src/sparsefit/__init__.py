@@ -30,6 +30,8 @@ _EXPORTS = {
     "open_index": "sparsefit.index",
     "finetune": "sparsefit.pipeline",
     "Trainer": "sparsefit.pipeline",
+    "finetune_domains": "sparsefit.pipeline",
+    "MultiDomainTrainer": "sparsefit.pipeline",
     "evaluate": "sparsefit.evaluation.evaluate",
     "Report": "sparsefit.evaluation.report",
     "Settings": "sparsefit.config",

@@ -267,6 +267,23 @@ def macro_average(reports: dict[str, Report]) -> dict[str, dict[str, float]]:
     return out
 
 
+def finetune_domains(domains: str | Path | Domains, settings: Settings | None = None, *, resume: bool = False,
+                     show_progress: bool = True, **overrides) -> Path:
+    """Fine-tune one model on every catalog of ``domains`` (a domains file); returns the run folder.
+
+    Example:
+        >>> run = finetune_domains("domains.yaml", rounds=2, output="runs/multi")   # doctest: +SKIP
+        >>> (run / "model").is_dir(), sorted(p.name for p in (run / "domains").iterdir())   # doctest: +SKIP
+        (True, ['cranfield', 'homedepot'])
+    """
+    from sparsefit.config import load_settings
+
+    trainer = MultiDomainTrainer(domains, settings or load_settings(**overrides), resume=resume, show_progress=show_progress)
+    trainer.fit()
+    trainer.export()
+    return trainer.folder
+
+
 def resume_multi_domain(folder: str | Path, *, show_progress: bool = True, device: str | None = None) -> MultiDomainTrainer:
     """The multi-domain trainer of an existing run, with its domains and settings."""
     from sparsefit.config import load_settings
