@@ -4,7 +4,10 @@ Starts ``sparsefit studio --token …`` as a subprocess on a free port and opens
 (the later requests, the page's ES modules included, carry the token in the cookie the server sets). Then
 every tab in turn:
 
-- #train: picks the example catalog and judgments, 1 round and small batches, starts the run;
+- #settings: saves a default for new runs, the LLM endpoint and its key; after a reload the values are there and
+  the key shows only as set (browser_pages.py drives this page and the four after #search);
+- #train: the saved default and the LLM options show in the form; picks the example catalog and judgments,
+  1 round and small batches, starts the run;
 - #jobs: follows the job live until it has finished (stages, progress, loss and nDCG@10 charts, the systems
   table, the log; a reload of #jobs/<id> selects the job again);
 - #compare: ticks the run: table rows and bars for BM25, base and tuned, unticks and ticks it again;
@@ -13,7 +16,14 @@ every tab in turn:
   (the API's ranking for the same marks, kept while paging), a boost from the builder (the API's ranking for
   it) and boosts refused by the builder and by the server; a filtered search (the builder's filter reaches the
   results, confidence is left out), the exclusion rules box, and two error paths: a filter the builder
-  refuses and one the server refuses, each shown as one line.
+  refuses and one the server refuses, each shown as one line;
+- #evaluate: the run and the base model on the run's held-out queries, in the background; the page's table is
+  the one the CLI printed;
+- #collections: the run's and the evaluation's indexes with their point counts; one deleted once its name is
+  typed again;
+- #publish: the run to a local fake hub (tests/fake_hub.py): its files arrive, the token is in no file of the
+  workspace, no answer and not in the page; then its .tar.gz, downloaded;
+- #jobs: a second run cancelled once its inputs are loaded, resumed with the Resume button, finished.
 
 Every module script is served as JavaScript, no script error and no CSP violation reach the console. A
 screenshot of every tab is saved to ``tmp_path`` and copied to /tmp/studio-shots/<tab>.png.
@@ -36,6 +46,8 @@ from pathlib import Path
 import pytest
 
 from sparsefit.config import Settings
+from tests.fake_hub import fake_hub
+from tests.serving import browser_pages as pages
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -46,7 +58,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 TRAINING_TIMEOUT_MS = 8 * 60 * 1000
 SERVICE_TIMEOUT_MS = 120_000  # the first search or explanation of a run loads its models
-TOKEN = "studio-browser-test-token-0123456789"
+TOKEN = pages.TOKEN
 JS_TYPES = ("text/javascript", "application/javascript")
 
 pytestmark = pytest.mark.slow
@@ -98,13 +110,6 @@ def _ids(data: dict) -> list[str]:
     return [hit["product_id"] for hit in data["hits"]]
 
 
-def _pick_file(page, select: str, suffix: str) -> None:
-    values = [o.get_attribute("value") or "" for o in page.locator(f"[data-testid={select}] option").all()]
-    matches = [v for v in values if v.replace("\\", "/").endswith(suffix)]
-    assert matches, f"{suffix} is not offered in {select}: {values}"
-    page.get_by_test_id(select).select_option(matches[0])
-
-
 def test_studio_end_to_end(tmp_path: Path) -> None:
     # CI sets SPARSEFIT_REQUIRE_BROWSER=1: there a missing browser fails the test instead of skipping it.
     missing = pytest.fail if os.environ.get("SPARSEFIT_REQUIRE_BROWSER") == "1" else pytest.skip
@@ -121,14 +126,15 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
     log = tmp_path / "studio.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONUNBUFFERED="1")
-    env.pop("SPARSEFIT_TOKEN", None)
+    for name in ("SPARSEFIT_TOKEN", "HF_TOKEN", "SPARSEFIT_LLM_API_KEY"):
+        env.pop(name, None)
     argv = [sys.executable, "-m", "sparsefit", "studio", "--workspace", str(tmp_path / "ws"), "--allow-root", str(EXAMPLES),
             "--port", str(port), "--no-open", "--token", TOKEN]
     with open(log, "wb") as out:
         studio = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
     try:
         _wait_healthy(url, studio, log)
-        with sync_playwright() as p:
+        with sync_playwright() as p, fake_hub(pages.HUB_TOKEN) as hub:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -139,7 +145,7 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
                 page.on("response", lambda r: scripts.setdefault(r.url.rsplit("/", 1)[-1], r.headers.get("content-type", ""))
                         if "/studio/static/" in r.url and r.url.endswith(".js") and r.status == 200 else None)
                 try:
-                    _drive(page, expect, url, tmp_path)
+                    _drive(page, expect, url, tmp_path, hub)
                 except BaseException:
                     page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
                     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -154,7 +160,11 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
                 assert all(kind.split(";")[0].strip() in JS_TYPES for kind in scripts.values()), scripts
             finally:
                 browser.close()
+            assert hub.unhandled == []  # huggingface_hub asked the fake for nothing it does not know
+        for secret in (pages.HUB_TOKEN, pages.LLM_KEY):
+            assert secret not in log.read_text(errors="replace"), "a secret reached the studio's output"
     finally:
+        pages.stop_jobs(tmp_path / "ws")
         studio.terminate()
         try:
             studio.wait(timeout=15)
@@ -164,22 +174,34 @@ def test_studio_end_to_end(tmp_path: Path) -> None:
         print(f"studio log ({log}):\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:]))
 
 
-def _drive(page, expect, url: str, tmp_path: Path) -> None:
+def _drive(page, expect, url: str, tmp_path: Path, hub) -> None:
+    workspace = tmp_path / "ws"
+
+    def shot(page, name: str) -> None:
+        _shot(page, tmp_path, name)
+
+    page.goto(f"{url}/studio?token={TOKEN}#train")  # the server answers with the token's cookie
+    expect(page.get_by_test_id("health")).to_contain_text("ok")
+    pages.settings(page, expect, url, workspace, shot)
     job_id = _train(page, expect, url, tmp_path)
     _jobs(page, expect, job_id, tmp_path)
     _compare(page, expect, tmp_path)
     _search(page, expect, url, tmp_path)
+    doomed = pages.evaluate(page, expect, url, workspace, shot)
+    pages.collections(page, expect, url, workspace, doomed, shot)
+    pages.publish(page, expect, url, workspace, hub, tmp_path, shot)
+    pages.resume(page, expect, shot)
 
 
 def _train(page, expect, url: str, tmp_path: Path) -> str:
-    """#train: pick the example files, 1 round, start; returns the job's id."""
-    page.goto(f"{url}/studio?token={TOKEN}#train")  # the server answers with the token's cookie
-    expect(page.get_by_test_id("health")).to_contain_text("ok")
+    """#train: the saved defaults and the LLM options are in the form; pick the example files, 1 round, start;
+    returns the job's id."""
+    page.get_by_test_id("tab-train").click()
     expect(page.get_by_test_id("tab-train")).to_have_class(re.compile(r"\bactive\b"))
     # (no wait_for_function: its string predicates are eval'd, which the studio's CSP forbids, as it should)
     expect(page.locator("[data-testid=catalog-select] option").nth(1)).to_be_attached()
-    _pick_file(page, "catalog-select", "/examples/catalog.csv")
-    _pick_file(page, "judgments-select", "/examples/judged_queries.csv")
+    pages.pick_file(page, "catalog-select", "/examples/catalog.csv")
+    pages.pick_file(page, "judgments-select", "/examples/judged_queries.csv")
     page.get_by_test_id("run-name").fill("demo")
     page.get_by_test_id("rounds").fill("1")
     # The advanced options reach the run: smaller batches and 2 epochs give ~56 steps, a denser loss curve.
@@ -188,9 +210,14 @@ def _train(page, expect, url: str, tmp_path: Path) -> str:
     page.get_by_test_id("opt-epochs").fill("2")
     page.get_by_test_id("opt-learning_rate").fill("0.0002")  # Settings' default, given explicitly
     page.get_by_test_id("opt-architecture").select_option("splade")
-    # The form starts from the server's Settings defaults; this test then trains the small splade-tiny.
+    # The form starts from the defaults: the studio's saved ones (#settings), else sparsefit's Settings; this test
+    # then trains the small splade-tiny. The LLM options stand for the saved endpoint (used without judgments).
     expect(page.get_by_test_id("base-model")).to_have_value(Settings.model_fields["base_model"].default)
-    expect(page.get_by_test_id("opt-negatives")).to_have_attribute("placeholder", f"default {Settings.model_fields['negatives'].default}")
+    expect(page.get_by_test_id("opt-negatives")).to_have_attribute("placeholder", "default 3")
+    expect(page.get_by_test_id("opt-epochs")).to_have_attribute("placeholder", f"default {Settings.model_fields['epochs'].default:g}")  # JavaScript writes 1.0 as 1
+    expect(page.get_by_test_id("opt-llm_url")).to_be_visible()
+    expect(page.get_by_test_id("opt-llm_url")).to_have_attribute("placeholder", "default http://127.0.0.1:9/v1")
+    expect(page.get_by_test_id("opt-llm_model")).to_have_attribute("placeholder", "default llama3.1:8b")
     page.get_by_test_id("base-model").fill("splade-tiny")
     _shot(page, tmp_path, "train")
     page.get_by_test_id("start-run").click()

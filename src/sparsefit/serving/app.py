@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Literal
@@ -27,8 +26,9 @@ from pydantic import BaseModel, Field
 
 from sparsefit.errors import SparsefitError
 from sparsefit.files import read_json
-from sparsefit.run import RunFolder, exported, finished_stages
+from sparsefit.run import RunFolder, finished_stages
 from sparsefit.serving.guard import install_guard
+from sparsefit.serving.registry import Runs
 from sparsefit.serving.rules import MAX_ANCHOR_CHARS
 
 STATIC = Path(__file__).parent / "static"
@@ -85,51 +85,8 @@ class JobRequest(BaseModel):
         default_factory=dict,
         description="training options (jobs.OPTIONS): rounds, base_model (offline alias or folder under an allowed "
                     "root), epochs, mining_epochs, negatives, train_batch_size, queries_per_product, query_products, "
-                    "seed, search_posting_cap; empty or null means the default")
-
-
-class Runs:
-    """Run folders by name (the served ones and the workspace's), with their services opened once."""
-
-    def __init__(self, runs: list[Path], workspace: Path | None, device: str | None = None) -> None:
-        self.device = device
-        self.fixed = {p.name: p for p in runs}
-        self.default = runs[0].name if runs else None
-        self.workspace = workspace
-        self._services: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def folders(self) -> dict[str, Path]:
-        out = dict(self.fixed)
-        if self.workspace is not None and (self.workspace / "runs").is_dir():
-            for folder in sorted((self.workspace / "runs").iterdir()):
-                if folder.is_dir():
-                    out.setdefault(folder.name, folder)
-        return out
-
-    def folder(self, name: str | None) -> Path:
-        name = name or self.default
-        if name is None:
-            raise HTTPException(400, "no run given and none is served by default; pass \"run\"")
-        folder = self.folders().get(name)
-        if folder is None:
-            raise HTTPException(404, f"no run named {name!r}")
-        return folder
-
-    def service(self, name: str | None):
-        from sparsefit.serving.service import SearchService
-
-        folder = self.folder(name)
-        with self._lock:
-            if folder.name not in self._services:
-                if not exported(folder):
-                    raise HTTPException(409, f"run {folder.name!r} has not finished; search it once it has")
-                self._services[folder.name] = SearchService.open(folder, device=self.device)
-            return self._services[folder.name]
-
-    def close(self) -> None:
-        for service in self._services.values():
-            service.close()
+                    "seed, search_posting_cap, learning_rate, architecture, llm_url and llm_model (generated queries, "
+                    "without judgments); empty or null means the default: the studio's Settings, else sparsefit's")
 
 
 def create_app(
@@ -142,16 +99,19 @@ def create_app(
     max_jobs: int = 1,
     device: str | None = None,
 ) -> FastAPI:
-    """The search API over ``runs``; with a ``workspace`` also the studio (page, jobs, uploads; at most
-    ``max_jobs`` training jobs run at once, the others wait queued). ``device``: where served runs encode queries."""
+    """The search API over ``runs``; with a ``workspace`` also the studio (page, jobs, evaluations, collections,
+    publishing, settings, uploads; at most ``max_jobs`` training jobs and evaluations run at once, the others wait
+    queued). ``device``: where served runs encode queries."""
     from sparsefit.config import token_problem
-    from sparsefit.serving.jobs import JobManager
+    from sparsefit.serving import pages_collections, pages_evaluate, pages_publish, pages_settings
+    from sparsefit.serving.studio import Studio
 
     if token is not None and (problem := token_problem(token)):
         raise SparsefitError(problem)
     registry = Runs([Path(r).resolve() for r in runs or []], workspace.resolve() if workspace else None, device)
-    jobs = JobManager(workspace.resolve(), max_running=max_jobs) if workspace else None
     roots = list(dict.fromkeys([Path(r).resolve() for r in (allowed_roots or [])] + ([workspace.resolve()] if workspace else [])))
+    studio = Studio.open(workspace.resolve(), roots=roots, runs=registry, max_jobs=max_jobs) if workspace else None
+    jobs = studio.jobs if studio else None
     app = FastAPI(title="sparsefit", version="0.1.0",
                   description="Search a fine-tuned SPLADE model over its Qdrant collection; the studio trains and compares runs.")
     app.state.runs = registry
@@ -235,8 +195,11 @@ def create_app(
     def run_detail(name: str) -> dict[str, Any]:
         return describe_run(registry.folder(name), running())
 
-    if jobs is None:
+    if studio is None or jobs is None:
         return app
+    app.state.studio = studio
+    for page in (pages_settings, pages_evaluate, pages_collections, pages_publish):
+        app.include_router(page.router(studio))
 
     # -- studio ----------------------------------------------------------------------------
     app.mount("/studio/static", StaticFiles(directory=STATIC), name="static")
@@ -246,24 +209,15 @@ def create_app(
         return RedirectResponse("/studio")
 
     @app.get("/studio", include_in_schema=False)
-    def studio() -> FileResponse:
+    def studio_page() -> FileResponse:
         return FileResponse(STATIC / "studio.html", headers={"Cache-Control": "no-store"})
-
-    @app.get("/api/defaults")
-    def defaults() -> dict[str, Any]:
-        """The training settings a job gets when the form leaves them empty (Settings, with SPARSEFIT_* and --config applied)."""
-        from sparsefit.config import load_settings
-        from sparsefit.serving.job_options import OPTIONS
-
-        settings = load_settings()
-        return {"training": {key: getattr(settings, key) for key in OPTIONS}}
 
     @app.get("/api/files")
     def files() -> dict[str, Any]:
         """Data files under the allowed roots, to pick a catalog or judgments from (the first 500 found)."""
         found: list[dict[str, Any]] = []
         truncated = False
-        skip = {workspace.resolve() / "runs", workspace.resolve() / "jobs"}
+        skip = {workspace.resolve() / folder for folder in ("runs", "jobs", "evaluations", "exports")}
         for root in roots:
             if len(found) >= MAX_LISTED or any(root != other and root.is_relative_to(other) for other in roots):
                 continue  # a root inside another root: its files are listed once, under the outer one
@@ -297,7 +251,7 @@ def create_app(
     def start_job(request: JobRequest) -> dict[str, Any]:
         """Start a training run (`sparsefit train`) in the workspace, or queue it (status "queued") while others
         train. 400 bad option or name, 403 a path outside the allowed roots, 409 the run name is taken."""
-        from sparsefit.serving.job_options import JobError, under_roots
+        from sparsefit.serving.job_options import JobError, parse_options, under_roots
 
         try:
             catalog = under_roots(request.catalog, roots, "catalog", "file")
@@ -306,8 +260,9 @@ def create_app(
             judgments = under_roots(request.judgments, roots, "judgments", "file") if request.judgments else None
             if request.judgments and judgments is None:
                 raise JobError(f"judgments file {request.judgments!r} does not exist")
-            return jobs.start(catalog=catalog, judgments=judgments, name=request.name, options=request.options or {},
-                              allowed_roots=roots)
+            defaults = studio.settings.training_defaults(with_llm=judgments is None)  # the LLM writes queries only without judgments
+            options = {**defaults, **parse_options(request.options or {})}
+            return jobs.start(catalog=catalog, judgments=judgments, name=request.name, options=options, allowed_roots=roots)
         except JobError as exc:
             raise HTTPException(exc.status, str(exc)) from None
 

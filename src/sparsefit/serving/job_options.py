@@ -8,9 +8,11 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -21,7 +23,32 @@ OPTIONS = {"rounds": "--rounds", "base_model": "--base-model", "epochs": "--epoc
            "negatives": "--negatives", "train_batch_size": "--train-batch-size",
            "queries_per_product": "--queries-per-product", "query_products": "--query-products", "seed": "--seed",
            "search_posting_cap": "--search-posting-cap", "learning_rate": "--learning-rate",
-           "architecture": "--architecture"}
+           "architecture": "--architecture", "llm_url": "--llm-url", "llm_model": "--llm-model"}
+# The workspace's private folder (studio settings and secrets): never a catalog, judgments or model, whatever the roots.
+PRIVATE_FOLDER = ".studio"
+# A chat model's name as OpenAI-compatible servers spell them (gpt-4o-mini, llama3.1:8b, org/model@rev); never "-..."
+LLM_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
+
+
+def check_url(value: str, what: str) -> str:
+    """``value`` if it is an http(s) URL with a host and no whitespace (it becomes a command-line value and a
+    request target); a ValueError naming ``what`` otherwise.
+
+    Example:
+        >>> check_url("http://localhost:11434/v1", "llm_url")
+        'http://localhost:11434/v1'
+    """
+    problem = not isinstance(value, str) or len(value) > 2000 or any(c.isspace() or ord(c) < 32 for c in value)
+    if not problem:
+        try:
+            parts = urlsplit(value)
+            problem = parts.scheme not in ("http", "https") or not parts.hostname or (parts.port is not None and parts.port < 1)
+        except ValueError:  # a port that is not a number, a malformed IPv6 address
+            problem = True
+    if problem:
+        raise ValueError(f"{what} must be an http:// or https:// URL with a host, e.g. http://localhost:11434/v1")
+    return value
+
 
 class JobError(SparsefitError):
     """A refused job request, with the HTTP status that says why: 400 bad input, 403 outside the allowed roots,
@@ -51,6 +78,20 @@ class JobOptions(BaseModel):
     search_posting_cap: int | None = Field(None, ge=1, le=1_000_000_000)
     learning_rate: float | None = Field(None, gt=0, le=1)
     architecture: Literal["splade", "inference-free"] | None = None
+    llm_url: str | None = Field(None, max_length=2000)  # without judgments: the OpenAI-compatible endpoint
+    llm_model: str | None = Field(None, max_length=200)  # the chat model that writes the training queries
+
+    @field_validator("llm_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, "an LLM URL")
+
+    @field_validator("llm_model")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        if value is not None and not LLM_MODEL.fullmatch(value):
+            raise ValueError("a model name is letters, digits and . _ : / @ + -, starting with a letter or digit")
+        return value
 
     @field_validator("*", mode="before")
     @classmethod
@@ -59,6 +100,8 @@ class JobOptions(BaseModel):
         true/false is refused rather than read as 1/0."""
         if isinstance(value, str) and not value.strip():
             return None
+        if isinstance(value, str):
+            value = value.strip()
         if isinstance(value, bool):
             raise ValueError("true/false is not a valid value")
         return value
@@ -98,6 +141,9 @@ def under_roots(given: str, roots: Sequence[Path], what: str, want: str) -> Path
         candidates = [path] if path.is_absolute() else [root / path for root in roots]
         inside = [c.resolve() for c in candidates]
         inside = [r for r in inside if any(r.is_relative_to(root) for root in roots)]
+        if any(r.is_relative_to(root / PRIVATE_FOLDER) for r in inside for root in roots):
+            raise JobError(f"{what} path {given!r} is in the studio's private folder ({PRIVATE_FOLDER}/: its settings "
+                           "and keys), which it never reads as data", status=403, hint="pick a data file or model folder")
         if not inside:
             raise JobError(f"{what} path {given!r} is outside the folders the studio may read (see GET /api/files "
                            "for them)", status=403, hint="start the studio with --allow-root to add one")

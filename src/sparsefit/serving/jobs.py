@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +54,32 @@ class JobManager:
 
     ``max_running`` jobs train at once (default 1: a run uses every core); later ones wait as ``queued``.
     ``poll_seconds`` is how often a background thread checks whether a queued job can start.
+
+    The studio's other background jobs (evaluations, publishing: ``sparsefit.serving.tasks``) are subclasses:
+    ``outputs`` is the workspace folder their output folders are reserved in, ``records`` the one of their job
+    files and logs. ``environment`` gives variables for each child process (secrets reach it there, never on
+    its command line nor in its job file). Managers that share ``lock`` and list each other in ``peers`` share
+    the ``max_running`` slots: a training run and an evaluation each take every core.
     """
 
-    def __init__(self, workspace: Path, *, max_running: int = 1, poll_seconds: float = 1.0) -> None:
+    prefix = "run"  # of default output names: run-<time>-<hex>
+    required: tuple[str, ...] = ("run", "catalog", "judgments", "options")  # a job file without them is skipped
+
+    def __init__(self, workspace: Path, *, max_running: int = 1, poll_seconds: float = 1.0, outputs: str = "runs",
+                 records: str = "jobs", environment: Callable[[], dict[str, str]] | None = None,
+                 lock: threading.RLock | None = None) -> None:
         if max_running < 1:
             raise ValueError("max_running must be at least 1")
         self.workspace = workspace
-        self.runs = make_folder(workspace / "runs")
-        self.folder = make_folder(workspace / "jobs")
+        self.runs = make_folder(workspace / outputs)
+        self.folder = make_folder(workspace / records)
         self.max_running = max_running
         self.poll_seconds = poll_seconds
+        self.environment = environment
+        self.peers: list[JobManager] = []
         self._processes: dict[str, subprocess.Popen] = {}
-        self._lock = threading.RLock()  # one job file is written by one thread at a time; reentrant for get() in cancel()
+        # one job file is written by one thread at a time; reentrant for get() in cancel(); shared with the peers
+        self._lock = lock if lock is not None else threading.RLock()
         self._watcher: threading.Thread | None = None
         if any(job["status"] == "queued" for job in self._records()):
             self._watch()  # a restarted studio carries on with its queue
@@ -82,20 +96,9 @@ class JobManager:
         checked = parse_options(options)
         if "base_model" in checked:
             checked["base_model"] = check_base_model(checked["base_model"], allowed_roots or [self.workspace])
-        if name is not None and not NAME.fullmatch(name):
-            raise JobError(f"run name {name!r} is not allowed",
-                           hint="use letters, digits, '-', '_' or '.', at most 64 characters")
-        with self._lock:
-            run = self._reserve(name)
-            job_id = uuid.uuid4().hex[:10]
-            while (self.folder / f"{job_id}.json").exists():
-                job_id = uuid.uuid4().hex[:10]
-            (self.folder / f"{job_id}.log").write_bytes(b"")
-            job = {"id": job_id, "run": run, "catalog": str(catalog), "judgments": str(judgments) if judgments else None,
-                   "options": checked, "pid": None, "pid_start": None, "created": time.time(), "started": None,
-                   "finished": None, "returncode": None, "status": "queued", "reason": None, "cancel_requested": False}
-            self._save(job)
-            return self._by_id(self._pump(), job_id)
+        check_name(name, "run")
+        return self._create(name, {"catalog": str(catalog), "judgments": str(judgments) if judgments else None,
+                                   "options": checked})
 
     def get(self, job_id: str) -> dict[str, Any]:
         """One job, its status brought up to date (KeyError if there is none)."""
@@ -151,6 +154,21 @@ class JobManager:
             return self._by_id(self._pump(), job_id)
 
     # -- internals ---------------------------------------------------------------------------
+    def _create(self, name: str | None, fields: dict[str, Any], *, reserve: bool = True) -> dict[str, Any]:
+        """A new job of ``fields`` (its ``run``: ``name``'s output folder, reserved unless ``reserve`` is False),
+        queued, and started at once when a slot is free."""
+        with self._lock:
+            run = self._reserve(name) if reserve else name
+            job_id = uuid.uuid4().hex[:10]
+            while (self.folder / f"{job_id}.json").exists():
+                job_id = uuid.uuid4().hex[:10]
+            (self.folder / f"{job_id}.log").write_bytes(b"")
+            job = {"id": job_id, "run": run, **fields, "pid": None, "pid_start": None, "created": time.time(),
+                   "started": None, "finished": None, "returncode": None, "status": "queued", "reason": None,
+                   "cancel_requested": False}
+            self._save(job)
+            return self._by_id(self._pump(), job_id)
+
     def _records(self) -> list[dict[str, Any]]:
         """The job files as stored; a damaged one is skipped rather than failing the whole list."""
         jobs = []
@@ -161,7 +179,8 @@ class JobManager:
                 job = read_json(file)
             except SparsefitError:
                 continue
-            if isinstance(job, dict) and job.get("id") == file.stem and job.get("status") in STATUSES:
+            if (isinstance(job, dict) and job.get("id") == file.stem and job.get("status") in STATUSES
+                    and all(key in job for key in self.required)):
                 jobs.append(job)
         return jobs
 
@@ -169,7 +188,7 @@ class JobManager:
         """Refresh every job, then start queued ones, oldest first, while fewer than ``max_running`` run."""
         with self._lock:
             jobs = [self._refresh(job) for job in self._records()]
-            free = self.max_running - sum(job["status"] == "running" for job in jobs)
+            free = self.max_running - sum(job["status"] == "running" for job in jobs) - self._peers_running()
             queued = sorted((job for job in jobs if job["status"] == "queued"), key=_created)
             for job in queued[:max(free, 0)]:
                 self._launch(job)
@@ -177,10 +196,16 @@ class JobManager:
                 self._watch()
             return jobs
 
+    def _peers_running(self) -> int:
+        """The peers' jobs whose processes run now (under the shared lock; an ended process is a zombie until
+        its manager looks, and is_our_process does not count it)."""
+        return sum(1 for peer in self.peers for job in peer._records()
+                   if job["status"] == "running" and is_our_process(job.get("pid"), job.get("pid_start"), job.get("started")))
+
     def _reserve(self, name: str | None) -> str:
         """Create the run folder atomically (``mkdir`` fails if it exists): the name is then this job's alone."""
         while True:
-            candidate = name or f"{time.strftime('run-%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+            candidate = name or f"{self.prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
             try:
                 (self.runs / candidate).mkdir(exist_ok=False)
                 return candidate
@@ -204,8 +229,8 @@ class JobManager:
 
     def _launch(self, job: dict[str, Any]) -> None:
         """Start a queued job's process; a job that cannot start is failed with the reason."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
+            env = self._child_env(job)
             argv = self._argv(job)
             with open(self.folder / f"{job['id']}.log", "ab" if job.get("resume") else "wb") as out:
                 if job.get("resume"):
@@ -213,13 +238,20 @@ class JobManager:
                     out.flush()
                 process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         except (OSError, SparsefitError) as exc:
-            job.update(status="failed", finished=time.time(), reason=f"the training process could not start: {exc}")
+            job.update(status="failed", finished=time.time(), reason=f"the process could not start: {exc}")
             self._save(job)
             self._release(job["run"])
             return
         self._processes[job["id"]] = process
         job.update(status="running", pid=process.pid, pid_start=process_start_time(process.pid), started=time.time())
         self._save(job)
+
+    def _child_env(self, job: dict[str, Any]) -> dict[str, str]:
+        """The child's environment: the studio's, unbuffered output, and what ``environment`` adds (secrets)."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.environment is not None:
+            env.update(self.environment())
+        return env
 
     def _refresh(self, job: dict[str, Any]) -> dict[str, Any]:
         """A running job's status from its process and its run's state; saved once it changes."""
@@ -295,11 +327,17 @@ class JobManager:
             with self._lock:
                 try:
                     jobs = self._pump()
-                except Exception:  # noqa: BLE001 - a full disk must not end the queue; the next poll tries again
+                except Exception:
                     continue
                 if not any(job["status"] == "queued" for job in jobs):
                     self._watcher = None
                     return
+
+
+def check_name(name: str | None, what: str) -> None:
+    """A :class:`JobError` (400) unless ``name`` (None: a default one) can name a folder of the workspace."""
+    if name is not None and not NAME.fullmatch(name):
+        raise JobError(f"{what} name {name!r} is not allowed", hint="use letters, digits, '-', '_' or '.', at most 64 characters")
 
 
 def process_start_time(pid: int) -> int | None:

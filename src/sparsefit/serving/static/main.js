@@ -1,19 +1,24 @@
-/* sparsefit studio: one page, four hash routes (#train, #jobs, #compare, #search).
+/* sparsefit studio: one page, eight hash routes (#train, #jobs, #compare, #search, #evaluate, #collections,
+ * #publish, #settings).
  * Vanilla JS as ES modules, no build step, no external resources; the page's CSP (default-src 'self')
  * allows no inline script, no style attribute and no eval. This module wires the tabs to the router and
  * keeps the health badge fresh; each tab is a module with init() (listeners, once) and show(arg) (the tab
  * is shown; arg: what follows "#tab/" in the URL). */
 import { showError } from "./errors.js"; // first: uncaught errors show in the page from here on
 import { api } from "./api.js";
+import * as collections from "./collections.js";
 import * as compare from "./compare.js";
 import { $, clear, h } from "./dom.js";
+import * as evaluate from "./evaluate.js";
 import { isNum } from "./format.js";
 import * as jobs from "./jobs.js";
+import * as publish from "./publish.js";
 import * as search from "./search.js";
+import * as settings from "./settings.js";
 import { state } from "./state.js";
 import * as train from "./train.js";
 
-const TABS = { train, jobs, compare, search };
+const TABS = { train, jobs, compare, search, evaluate, collections, publish, settings };
 const HEALTH_MS = 15000;
 
 function route() {
@@ -42,7 +47,7 @@ async function refreshHealth() {
 }
 
 // compare before search: after each load of the run list, the compare list is drawn first (as before the split)
-for (const module of [train, jobs, compare, search]) module.init();
+for (const module of [train, jobs, compare, search, evaluate, collections, publish, settings]) module.init();
 window.addEventListener("hashchange", route);
 if (!location.hash) history.replaceState(null, "", `${location.pathname}${location.search}#train`);
 route();

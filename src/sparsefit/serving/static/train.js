@@ -1,14 +1,14 @@
 /* #train: the form that starts a training run. Pick (or upload) a catalog and judgments under the allowed
- * roots, set rounds, base model and advanced options (empty: the server's Settings defaults), start. */
+ * roots, set rounds, base model and advanced options (the LLM that writes training queries when there are no
+ * judgments among them); an empty field stands for the studio's saved defaults (#settings), else sparsefit's. */
 import { api } from "./api.js";
-import { $, clear, h } from "./dom.js";
+import { $ } from "./dom.js";
 import { showError } from "./errors.js";
+import { fileOptions, files, loadFiles as fetchFiles, uploadFile } from "./files.js";
 import { fmtBytes, isNum } from "./format.js";
 import { followNewJob } from "./jobs.js";
 
 const train = {
-  files: [],      // GET /api/files: data files under the allowed roots, plus this page's uploads
-  roots: [],
   defaults: null, // GET /api/defaults: the training settings an empty field stands for
 };
 
@@ -23,63 +23,52 @@ export function init() {
   $("#catalog-upload").addEventListener("change", (ev) => upload(ev.target, catalogSelect));
   $("#judgments-upload").addEventListener("change", (ev) => upload(ev.target, judgmentsSelect));
   $("#train-form").addEventListener("submit", submit);
+  for (const input of [$("#base-model"), $("#rounds")]) input.addEventListener("input", () => { input.dataset.auto = "0"; });
 }
 
-/** The tab is shown: (re)load the file lists (and the defaults, once). */
+/** The tab is shown: (re)load the defaults (Settings may have changed them) and the file lists. */
 export function show() {
   loadFiles();
 }
 
-// The form's defaults are the server's Settings defaults: fill them in once.
+// Rounds and base model start as the defaults (and follow them while the user has not typed over them); the
+// other fields stay empty and show the default they stand for.
 async function loadDefaults() {
-  if (train.defaults) return;
   train.defaults = (await api("/api/defaults")).training || {};
   const base = $("#base-model");
-  if (!base.value) base.value = train.defaults.base_model || "";
+  if (!base.value || base.dataset.auto === "1") {
+    base.value = train.defaults.base_model || "";
+    base.dataset.auto = "1";
+  }
   const rounds = $("#rounds");
-  if (!rounds.value && isNum(train.defaults.rounds)) rounds.value = String(train.defaults.rounds);
+  if ((!rounds.value || rounds.dataset.auto === "1") && isNum(train.defaults.rounds)) {
+    rounds.value = String(train.defaults.rounds);
+    rounds.dataset.auto = "1";
+  }
   for (const input of document.querySelectorAll("[data-opt]")) {
     const value = train.defaults[input.dataset.opt];
-    if (value === null || value === undefined) continue;
-    if (input.tagName === "SELECT") input.options[0].textContent = `default (${value})`;
-    else input.placeholder = `default ${value}`;
+    const unset = value === null || value === undefined;
+    if (input.tagName === "SELECT") {
+      input.options[0].textContent = unset ? "default" : `default (${value})`;
+    } else {
+      if (input.dataset.none === undefined) input.dataset.none = input.placeholder; // what an unset default says
+      input.placeholder = unset ? input.dataset.none : `default ${value}`;
+    }
   }
 }
 
 async function loadFiles() {
   try {
     await loadDefaults();
-    const data = await api("/api/files");
-    train.files = data.files || [];
-    train.roots = data.roots || [];
+    await fetchFiles();
     renderFileSelects();
   } catch (err) {
     showError(err);
   }
 }
 
-function fileOptions(select, placeholder) {
-  const keep = select.value;
-  clear(select).append(h("option", { value: "" }, placeholder));
-  const byRoot = new Map();
-  for (const f of train.files) {
-    const root = (train.roots || []).find((r) => f.path.startsWith(r)) || f.path.slice(0, f.path.length - f.name.length);
-    if (!byRoot.has(root)) byRoot.set(root, []);
-    byRoot.get(root).push(f);
-  }
-  for (const [root, files] of byRoot) {
-    const group = h("optgroup", { label: root });
-    for (const f of files) {
-      const rel = f.path.startsWith(root) ? f.path.slice(root.length).replace(/^[\\/]/, "") : f.name;
-      group.append(h("option", { value: f.path, "data-name": f.name, title: f.path }, `${rel || f.name}  (${fmtBytes(f.size)})`));
-    }
-    select.append(group);
-  }
-  if (keep && [...select.options].some((o) => o.value === keep)) select.value = keep;
-}
-
 function renderFileSelects() {
-  fileOptions(catalogSelect, train.files.length ? "— choose a catalog —" : "— no data files found: upload one —");
+  fileOptions(catalogSelect, files.list.length ? "— choose a catalog —" : "— no data files found: upload one —");
   fileOptions(judgmentsSelect, "(none: generate training queries from the catalog)");
   updateFileHints();
 }
@@ -93,13 +82,10 @@ function updateFileHints() {
 async function upload(input, select) {
   const file = input.files && input.files[0];
   if (!file) return;
-  const form = new FormData();
-  form.append("file", file);
   const status = $("#train-status");
   status.textContent = `uploading ${file.name}…`;
   try {
-    const saved = await api("/api/uploads", { method: "POST", form });
-    if (!train.files.some((f) => f.path === saved.path)) train.files.push(saved);
+    const saved = await uploadFile(input);
     renderFileSelects();
     select.value = saved.path;
     updateFileHints();
@@ -107,8 +93,6 @@ async function upload(input, select) {
   } catch (err) {
     status.textContent = "";
     showError(err);
-  } finally {
-    input.value = "";
   }
 }
 
