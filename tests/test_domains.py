@@ -229,3 +229,5 @@ def test_a_two_domain_run_keeps_domains_apart_and_resumes(tiny_model, two_domain
     result = cli_process("search", str(run / "domains/docs"), "turbine blade cooling", "--limit", "3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("supersonic tunnel") == 3 and "PT-" not in result.stdout  # the docs domain's index
+    result = cli_process("search", str(run), "drill")  # the run itself has no one index: a clear pointer to its domains
+    assert result.returncode == 2 and "one index per domain" in result.stderr and "<docs|shop>" in result.stderr
