@@ -181,3 +181,17 @@ def test_an_edited_payload_rebuilds_the_index_and_serves_the_new_value(demo, spl
     index, _ = catalog_index(splade_tiny, edited, location, seconds=seconds, show_progress=False)
     index.close()
     assert seconds["encode"] == 0.0  # unchanged again: reopened
+
+
+def test_fine_tuned_folders_are_rows_named_by_their_paths(demo, splade_tiny, tmp_path):
+    """A saved model keeps its base model's name; two of them beside the base model must still be three rows."""
+    from sparsefit.errors import SparsefitError
+
+    catalog, judgments, split = demo
+    first, second = splade_tiny.save(tmp_path / "a" / "model"), splade_tiny.save(tmp_path / "b" / "model")
+    report = evaluate(catalog, judgments, split, models=["splade-tiny", str(first), str(second)],
+                      location=IndexLocation(path=tmp_path / "indexes"), show_progress=False, bm25=False)
+    assert [s.name for s in report.systems] == ["splade-tiny", str(first), str(second)]
+    with pytest.raises(SparsefitError, match="two models to evaluate are named"):
+        evaluate(catalog, judgments, split, models=[str(first), str(first)], location=IndexLocation(path=tmp_path / "i2"),
+                 show_progress=False, bm25=False)

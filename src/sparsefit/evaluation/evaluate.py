@@ -61,6 +61,7 @@ def evaluate(
     """
     from sparsefit.data.split import validation_keys
     from sparsefit.evaluation.hybrid import evaluate_dense, evaluate_hybrid, evaluate_qdrant_bm25, fit_fusion
+    from sparsefit.models.aliases import ALIASES
     from sparsefit.models.dense import load_dense
 
     test = judgments.subset(set(split.test))
@@ -85,10 +86,16 @@ def evaluate(
         location = IndexLocation(path=Path(temporary.name))
     dense_model = load_dense(dense, device=device, max_seq_length=max_seq_length) if dense else None
     try:
+        names: set[str] = set()
         for model in models:
             encoder = model if isinstance(model, Encoder) else load_encoder(
                 model, architecture=architecture, max_seq_length=max_seq_length, device=device
             )
+            if not isinstance(model, Encoder) and str(model) not in ALIASES and (encoder.name in ALIASES or encoder.name in names):
+                encoder.name = str(model)  # a fine-tuned folder keeps its base model's name: its row says which folder
+            if encoder.name in names:
+                raise SparsefitError(f"two models to evaluate are named {encoder.name!r}", hint="pass each model once")
+            names.add(encoder.name)
             seconds: dict[str, float] = {}
             index, _ = catalog_index(encoder, catalog, location.child(index_name(encoder.name)), batch_size=batch_size,
                                      show_progress=show_progress, seconds=seconds, dense=dense_model)
