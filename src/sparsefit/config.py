@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     )
 
     # -- training ---------------------------------------------------------------------------
+    model_type: Literal["splade", "minicoil"] = Field(
+        "splade", description="splade (fine-tuned in rounds on judged or generated queries) or minicoil (per-word sense "
+        "layers trained on the catalog alone; BM25's matching and IDF)")
+    minicoil_encoder: str = Field("minilm-l6", description="miniCOIL: the sentence-transformers model whose token embeddings give word meanings")
+    minicoil_sentence_model: str = Field("minilm-l6", description="miniCOIL: the sentence-transformers model whose sentence embeddings teach the layers")
+    minicoil_min_contexts: int = Field(10, ge=2, description="miniCOIL: products a word needs to get its own layer (else it matches exactly, as in BM25)")
+    minicoil_max_contexts: int = Field(200, ge=2, description="miniCOIL: at most this many of a word's products train its layer")
     base_model: str = Field("splade-tiny", description="model to fine-tune: alias, folder or hub id")
     rounds: int = Field(3, ge=1, description="training rounds: round 0 uses in-batch negatives, later rounds mined ones")
     epochs: float = Field(1.0, gt=0, description="epochs over the training pairs in round 0")

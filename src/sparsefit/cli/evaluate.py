@@ -43,6 +43,8 @@ def evaluate(
     judgments: JudgmentsOpt = None,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="model to evaluate: alias, folder or hub id (repeatable; default splade-tiny)")] = None,
     no_bm25: Annotated[bool, typer.Option("--no-bm25", help="skip the BM25 baseline")] = False,
+    model_type: Annotated[Optional[str], typer.Option(help="minicoil: also train a miniCOIL on the catalog (no judgments used) and evaluate it beside the models")] = None,
+    minicoil_min_contexts: Annotated[Optional[int], typer.Option(help=f"miniCOIL: products a word needs for its own layer (default {setting_default('minicoil_min_contexts')})")] = None,
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
     test_judgments: Annotated[Optional[Path], typer.Option(help="held-out judgments file instead of a random split")] = None,
     split: Annotated[Optional[Path], typer.Option("--split", help="reuse a saved split.json")] = None,
@@ -72,7 +74,7 @@ def evaluate(
         raise SparsefitError("evaluate needs judged queries", hint="pass --judgments FILE")
     settings = load_settings(
         config,
-        models=model, bm25=False if no_bm25 else None, architecture=architecture, test_judgments=test_judgments,
+        models=model, bm25=False if no_bm25 else None, model_type=model_type, minicoil_min_contexts=minicoil_min_contexts, architecture=architecture, test_judgments=test_judgments,
         split_file=split, test_fraction=test_fraction, seed=seed, output=output, qdrant_url=qdrant_url,
         batch_size=batch_size, search_posting_cap=search_posting_cap, dense=dense, device=device, fusion=fusion,
         **qdrant_options(collection, qdrant_shards, qdrant_replicas, qdrant_write_consistency, qdrant_on_disk), **data,

@@ -41,6 +41,9 @@ def explain(
     console = Console()
     console.print(f"{result['product_id']}: {result['product_text'][:300]}", markup=False, highlight=False)
     for name, model in result["models"].items():
+        if model.get("model_type") == "minicoil":
+            console.print(_minicoil_table(model))
+            continue
         console.print(_shared_table(name, model))
         console.print(_expansions(name, model), markup=False, highlight=False)
 
@@ -54,6 +57,19 @@ def _shared_table(name: str, model: dict[str, Any]) -> Table:
                       f"{term['contribution']:.3f}", f"{term['share']:.0%}")
     if not model["shared_terms"]:
         table.add_row("(none: the product scores 0)", "", "", "", "")
+    return table
+
+
+def _minicoil_table(model: dict[str, Any]) -> Table:
+    """miniCOIL: each shared word's BM25 parts (tf, idf) and how closely the two texts use it (sense similarity)."""
+    table = Table(title=f"miniCOIL: score {model['score']:.3f} = Σ idf · tf · sense similarity over the shared words")
+    for column in ("word", "own layer", "tf (BM25)", "idf", "sense similarity", "score"):
+        table.add_column(column, justify="left" if column == "word" else "right")
+    for w in model["shared_words"]:
+        table.add_row(w["word"], "yes" if w["has_layer"] else "no (exact, as BM25)", f"{w['tf']:.3f}",
+                      "" if w["idf"] is None else f"{w['idf']:.3f}", f"{w['similarity']:.3f}", f"{w['score']:.3f}")
+    if not model["shared_words"]:
+        table.add_row("(none: the product scores 0)", "", "", "", "", "")
     return table
 
 

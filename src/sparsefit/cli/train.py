@@ -38,6 +38,10 @@ def train(
     judgments: JudgmentsOpt = None,
     domains: Annotated[Optional[Path], typer.Option(help="train one model on several catalogs: a YAML file listing each domain's catalog, judgments, data options and weight (no CATALOG then)")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="continue a killed run from its last finished stage, with the settings it was started with (no other flags)")] = None,
+    model_type: Annotated[Optional[str], typer.Option(help="splade (default: fine-tuned in rounds) or minicoil (per-word sense layers trained on the catalog alone; judgments only evaluate it)")] = None,
+    minicoil_encoder: Annotated[Optional[str], typer.Option(help=f"miniCOIL: token-embedding model (default {setting_default('minicoil_encoder')})")] = None,
+    minicoil_sentence_model: Annotated[Optional[str], typer.Option(help=f"miniCOIL: sentence model that teaches the layers (default {setting_default('minicoil_sentence_model')})")] = None,
+    minicoil_min_contexts: Annotated[Optional[int], typer.Option(help=f"miniCOIL: products a word needs for its own layer (default {setting_default('minicoil_min_contexts')})")] = None,
     base_model: Annotated[Optional[str], typer.Option(help=f"model to fine-tune (default {setting_default('base_model')})")] = None,
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
     rounds: Annotated[Optional[int], typer.Option(help=f"training rounds (default {setting_default('rounds')})")] = None,
@@ -78,7 +82,7 @@ def train(
     :mod:`sparsefit.distributed`); --train-batch-size is then the global batch, split over the processes.
     """
     from sparsefit.config import load_settings
-    from sparsefit.pipeline import Trainer, resume_trainer
+    from sparsefit.pipeline import resume_trainer, trainer_class
 
     started = time.perf_counter()
     settings = None
@@ -95,7 +99,8 @@ def train(
             raise SparsefitError("train needs a catalog (or --domains FILE, or --resume RUN)",
                                  hint="sparsefit train CATALOG [--judgments FILE]")
         settings = load_settings(
-            config, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
+            config, model_type=model_type, minicoil_encoder=minicoil_encoder, minicoil_sentence_model=minicoil_sentence_model,
+            minicoil_min_contexts=minicoil_min_contexts, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
             mining_strategy=mining_strategy, positive_min_gain=positive_min_gain,
             mined_positive_min_gain=mined_positive_min_gain, mine_judged_partials=mine_judged_partials or None,
@@ -109,6 +114,8 @@ def train(
 
     from sparsefit.pipeline import MultiDomainTrainer, is_multi_domain, resume_multi_domain
 
+    if domains is not None and settings.model_type != "splade":
+        raise SparsefitError("multi-domain training trains SPLADE models", hint="train a miniCOIL per catalog, or drop --model-type")
     if domains is not None or (resume is not None and is_multi_domain(resume)):
         trainer = (resume_multi_domain(resume, device=device) if resume is not None
                    else MultiDomainTrainer(domains, settings))
@@ -123,7 +130,7 @@ def train(
         if judgments is None:
             how = f"{settings.llm_model} at {settings.llm_url or 'api.openai.com'}" if settings.llm_model else "the offline generator"
             console.print(f"No --judgments: training on queries generated from the catalog by {how}.")
-        return Trainer(catalog, judgments, settings)
+        return trainer_class(settings)(catalog, judgments, settings)
 
     if distributed.world_size() == 1:
         _run(make_trainer, started)
@@ -169,8 +176,10 @@ def _run(make_trainer, started: float) -> None:
             console.print(line)
     print_search_mode(trainer.settings)
     console.print(f"Wall time {time.perf_counter() - started:.0f} s; per stage: {trainer.timings}")
-    exported = "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model"
-    console.print(f"Model: {model} ({exported}; a SparseEncoder folder). Search it: sparsefit search {trainer.folder} \"your query\"")
+    exported = ("miniCOIL, trained on the catalog" if trainer.settings.model_type == "minicoil"
+                else "the weight average of the rounds" if trainer.state.done("average/evaluate") else "the last round's model")
+    kind = "a miniCOIL folder" if trainer.settings.model_type == "minicoil" else "a SparseEncoder folder"
+    console.print(f"Model: {model} ({exported}; {kind}). Search it: sparsefit search {trainer.folder} \"your query\"")
 
 
 def _run_domains(trainer, started: float) -> None:

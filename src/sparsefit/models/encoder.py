@@ -281,6 +281,12 @@ def _load_encoder(name_or_path: str | Path, *, architecture: Architecture, max_s
     else:
         folder = Path(name).expanduser()
         if folder.exists():
+            from sparsefit.minicoil.store import is_minicoil
+
+            if is_minicoil(folder):  # the other model family: same encode/decode interface, IDF from the index
+                from sparsefit.minicoil import load_minicoil
+
+                return load_minicoil(folder)
             saved = _load_saved(folder, name)
             if saved is not None:
                 return saved

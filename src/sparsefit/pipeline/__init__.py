@@ -27,12 +27,12 @@ from sparsefit.pipeline.inputs import (
     two_stage_of,
 )
 from sparsefit.pipeline.records import DamagedCheckpoint, LiveTraining
-from sparsefit.pipeline.resume import finetune, resume_trainer
+from sparsefit.pipeline.resume import finetune, resume_trainer, trainer_class
 from sparsefit.pipeline.domains import MultiDomainTrainer, finetune_domains, is_multi_domain, resume_multi_domain
 from sparsefit.pipeline.trainer import Trainer, default_positive_gains
 
 __all__ = [
     "DamagedCheckpoint", "Inputs", "LiveTraining", "MultiDomainTrainer", "Trainer", "is_multi_domain", "resume_multi_domain", "catalog_options", "default_positive_gains",
     "describe_inputs", "exports_average", "finetune", "finetune_domains", "generate_training_queries", "judgments_options",
-    "index_location", "llm_cache_dir", "load_inputs", "model_card", "resume_trainer", "run_evaluation", "two_stage_of",
+    "index_location", "llm_cache_dir", "load_inputs", "model_card", "resume_trainer", "run_evaluation", "trainer_class", "two_stage_of",
 ]

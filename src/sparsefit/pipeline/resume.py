@@ -28,7 +28,16 @@ def resume_trainer(folder: str | Path, *, show_progress: bool = True, device: st
     refuse_changed_settings(settings, run.config)
     if device is not None:
         settings = settings.model_copy(update={"device": device})
-    return Trainer(paths["catalog"], paths["judgments"], settings, resume=True, show_progress=show_progress)
+    return trainer_class(settings)(paths["catalog"], paths["judgments"], settings, resume=True, show_progress=show_progress)
+
+
+def trainer_class(settings: Settings) -> type[Trainer]:
+    """The trainer of the settings' model type: SPLADE rounds, or miniCOIL's per-word layers."""
+    if settings.model_type == "minicoil":
+        from sparsefit.pipeline.minicoil_run import MiniCoilTrainer
+
+        return MiniCoilTrainer
+    return Trainer
 
 
 # Settings a resumed run may take from the environment: how it runs, not what it computes.
@@ -64,7 +73,7 @@ def finetune(
     from sparsefit.config import load_settings
 
     settings = settings or load_settings(**overrides)
-    trainer = Trainer(catalog, judgments, settings, resume=resume, show_progress=show_progress)
+    trainer = trainer_class(settings)(catalog, judgments, settings, resume=resume, show_progress=show_progress)
     trainer.fit()
     trainer.export()
     return trainer.folder

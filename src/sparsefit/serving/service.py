@@ -251,6 +251,12 @@ class SearchService:
             raise KeyError(product_id)
         text = catalog.texts[catalog.position(product_id)]
         out: dict[str, Any] = {"query": query, "product_id": product_id, "product_text": text, "models": {}}
+        if getattr(self.encoder, "architecture", None) == "minicoil":  # per shared word: BM25's parts and the sense match
+            with self._encode_lock:
+                words = [w.to_json() for w in self.encoder.explain(query, text)]
+            out["models"]["minicoil"] = {"model_type": "minicoil", "score": round(sum(w["score"] for w in words), 6),
+                                         "shared_words": words}
+            return out
         for name, encoder in (("tuned", self.encoder), ("base", self.base_encoder())):
             with self._encode_lock:
                 q = encoder.encode_queries([query])

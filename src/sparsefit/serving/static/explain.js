@@ -73,6 +73,7 @@ function renderExplain(data, title) {
     h("div", { class: "key" }, h("span", {}, h("span", { class: "sw" }), "term in the text"), h("span", {}, h("span", { class: "sw exp" }), h("i", {}, "expansion"), " (added by the model)")),
     h("div", { class: "explain-cols" }, names.map((name) => {
       const x = models[name];
+      if (x.model_type === "minicoil") return minicoilColumn(x);
       const shared = x.shared_terms || [];
       return h("div", { class: `explain-col ${name}`, "data-testid": `explain-${name}` },
         h("div", { class: "model-head" }, h("b", {}, name === "tuned" ? "tuned model" : name === "base" ? "base model" : name), h("span", { class: "sc", "data-testid": "explain-score" }, fmt(x.score, 3))),
@@ -99,3 +100,22 @@ function sharedTable(shared) {
   return collapsible(table, rows, 10, "tr");
 }
 
+
+/** miniCOIL: per shared word, BM25's parts (tf, idf) and how closely query and product use the word. */
+function minicoilColumn(x) {
+  const words = x.shared_words || [];
+  const rows = words.map((w) => h("tr", { "data-testid": "minicoil-word" },
+    h("td", { class: "mono", title: w.has_layer ? `stem ${w.stem}: its own sense layer` : `stem ${w.stem}: no layer, matched exactly as BM25` }, w.word, w.has_layer ? "" : " *"),
+    h("td", { class: "num" }, fmt(w.tf, 2)), h("td", { class: "num" }, w.idf == null ? "–" : fmt(w.idf, 2)),
+    h("td", { class: "num", "data-testid": "sense-similarity" }, fmt(w.similarity, 2)), h("td", { class: "num" }, fmt(w.score, 2))));
+  return h("div", { class: "explain-col minicoil", "data-testid": "explain-minicoil" },
+    h("div", { class: "model-head" }, h("b", {}, "miniCOIL"), h("span", { class: "sc", "data-testid": "explain-score" }, fmt(x.score, 3))),
+    h("h4", {}, `shared words (${words.length}): score = Σ idf · tf · sense similarity`),
+    words.length ? h("table", { class: "data shared", "data-testid": "minicoil-words" },
+      h("thead", {}, h("tr", {}, h("th", {}, "word"), h("th", { title: "BM25 term-frequency part of the product" }, "tf"),
+        h("th", { title: "inverse document frequency" }, "idf"), h("th", { title: "cosine of the query's and the product's meaning of the word" }, "sense"),
+        h("th", { title: "idf × tf × sense" }, "score"))),
+      h("tbody", {}, rows))
+      : h("div", { class: "muted small", "data-testid": "shared-terms-empty" }, "No shared words: the score is 0."),
+    h("div", { class: "muted small" }, "* no sense layer: matched exactly, as in BM25"));
+}
