@@ -147,6 +147,22 @@ def test_domains_take_turns_by_their_probabilities():
     assert list(sampler) == first  # reproducible per epoch
 
 
+def test_a_domain_with_few_distinct_texts_gives_short_batches_and_the_epoch_ends():
+    # 200 rows of 10 queries: a batch holds at most 10 rows; the epoch still ends and uses most rows
+    dataset = Dataset.from_dict({"query": [f"q{i % 10}" for i in range(200)], "positive": [f"p{i}" for i in range(200)]})
+    sampler = DomainMix((200,), (1.0,)).sampler()(dataset, batch_size=32, drop_last=False, seed=3)
+    batches = list(sampler)
+    assert len(batches) == 7  # ceil(200 / 32) batches of the only domain
+    assert all(0 < len(rows) <= 10 for rows in batches)
+    assert all(len({dataset[r]["query"] for r in rows}) == len(rows) for rows in batches)
+
+
+def test_a_small_weight_does_not_stretch_the_epoch():
+    # sizes 10,000 and 100, weights 1 and 0.01: p = 100 / 100.1 for the big one; 157 of its batches / p -> 158
+    probabilities = domain_probabilities([10_000, 100], [1, 0.01])
+    assert DomainMix((10_000, 100), tuple(probabilities)).steps_per_epoch(64) == 158
+
+
 # -- a two-catalog run ------------------------------------------------------------------------------
 @pytest.fixture
 def two_domains(tmp_path):
@@ -229,5 +245,11 @@ def test_a_two_domain_run_keeps_domains_apart_and_resumes(tiny_model, two_domain
     result = cli_process("search", str(run / "domains/docs"), "turbine blade cooling", "--limit", "3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("supersonic tunnel") == 3 and "PT-" not in result.stdout  # the docs domain's index
+    with pytest.raises(SparsefitError, match="already holds a run"):  # the same command again, without --resume
+        MultiDomainTrainer(two_domains, settings, show_progress=False)
+    from sparsefit.pipeline import resume_trainer
+
+    with pytest.raises(SparsefitError, match="one domain of a multi-domain run"):
+        resume_trainer(run / "domains" / "docs", show_progress=False)
     result = cli_process("search", str(run), "drill")  # the run itself has no one index: a clear pointer to its domains
     assert result.returncode == 2 and "one index per domain" in result.stderr and "<docs|shop>" in result.stderr

@@ -216,6 +216,15 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("minicoil_max_contexts")
+    @classmethod
+    def _check_minicoil_contexts(cls, value: int, info: ValidationInfo) -> int:
+        """Refused at once, not after the baselines (and a resumed run would fail the same way every time)."""
+        low = info.data.get("minicoil_min_contexts")
+        if low is not None and value < low:
+            raise ValueError(f"it must be at least minicoil_min_contexts ({low}): a word's layer trains on up to this many products")
+        return value
+
     @field_validator("qdrant_shards", "qdrant_replicas", "qdrant_write_consistency")
     @classmethod
     def _check_sharding(cls, value: int | None, info: ValidationInfo) -> int | None:

@@ -7,8 +7,8 @@ already rejects, so it teaches nothing. Why a temperature: proportional sampling
 catalog drown a small one, uniform sampling repeats a small one to death; ``p_i ∝ weight_i · rows_i^(1/T)``
 sits between (T = 1 proportional, T = 2 the square root, the default; large T uniform).
 
-An epoch is as many batches as the domain with the least over-sampling needs to see each of its rows
-once, so the largest catalog gets the same passes it would get alone and smaller ones are repeated
+An epoch is as many batches as the largest domain needs to see each of its rows once (in
+expectation), so the largest catalog gets the same passes it would get alone and smaller ones are repeated
 (reshuffled each pass). Inside a domain, a row whose text is already in the batch waits for the next
 batch (a duplicate text would be a false in-batch negative), as sentence-transformers' no-duplicates
 sampler does.
@@ -60,9 +60,9 @@ class DomainMix:
         return math.ceil(self.sizes[i] / min(batch_size, self.sizes[i]))
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        """Batches until the domain sampled least above its share has, in expectation, seen each row once."""
-        return max(1, math.ceil(max(self.batches_of(i, batch_size) / p
-                                    for i, p in enumerate(self.probabilities) if p > 0 and self.sizes[i] > 0)))
+        """Batches until the largest domain has, in expectation, seen each of its rows once (weights do not stretch it)."""
+        largest = max(range(len(self.sizes)), key=lambda i: self.sizes[i])
+        return max(1, math.ceil(self.batches_of(largest, batch_size) / self.probabilities[largest]))
 
     def offsets(self) -> list[int]:
         return [0, *np.cumsum(self.sizes).tolist()]
@@ -108,6 +108,7 @@ class DomainBatchSampler(DefaultBatchSampler):
             if not queue:
                 if refills == 2:  # every row of the domain shares a text with the batch: a short batch
                     break
+                skipped = []  # the new pass holds them again: the queue stays within two passes
                 queue.extend((start + rng.permutation(size)).tolist())  # a new pass, reshuffled
                 refills += 1
             index = queue.popleft()

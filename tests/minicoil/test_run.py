@@ -82,3 +82,69 @@ def test_evaluate_trains_one_and_index_builds_an_idf_index(minicoil_run, tmp_pat
     assert result.returncode == 0, result.stderr[-2000:]
     with open_index(path=tmp_path / "index", create=False) as index:
         assert index.count() == 400 and index.modifier == "idf"
+
+
+def test_a_damaged_model_is_trained_again_on_resume(minicoil_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(minicoil_run[0], run)
+    before = json.loads((run / "report.json").read_text())
+    layers = run / "rounds/0/model/minicoil.triplet.model.npy"
+    layers.write_bytes(layers.read_bytes()[:100])  # truncated, as after a disk error
+    result = cli_process("train", "--resume", run, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "damaged" in result.stdout + result.stderr and "Traceback" not in result.stderr
+    after = json.loads((run / "report.json").read_text())
+    got = {s["name"]: s["metrics"]["ndcg@10"] for s in after["systems"]}
+    want = {s["name"]: s["metrics"]["ndcg@10"] for s in before["systems"]}
+    assert got["minicoil"] == pytest.approx(want["minicoil"], abs=1e-9)  # the same model again (seeded, cached contexts)
+
+
+def test_the_studio_search_explains_minicoil_words_in_a_real_browser(minicoil_run, tmp_path):
+    """The studio's search tab on a miniCOIL run: each shared word's tf, idf and sense similarity (Debian's Chromium)."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.serving import test_studio_browser as browser_test
+
+    missing = pytest.fail if os.environ.get("SPARSEFIT_REQUIRE_BROWSER") == "1" else pytest.skip
+    if not browser_test.CHROMIUM.is_file():
+        missing(f"{browser_test.CHROMIUM} is not installed")
+    from playwright.sync_api import expect, sync_playwright
+
+    shutil.copytree(minicoil_run[0], tmp_path / "ws" / "runs" / "mc")
+    port = browser_test._free_port()
+    url, log = f"http://127.0.0.1:{port}", tmp_path / "studio.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARSEFIT_TOKEN", "HF_TOKEN")} | {"HF_HUB_OFFLINE": "1"}
+    argv = [sys.executable, "-m", "sparsefit", "studio", "--workspace", str(tmp_path / "ws"), "--allow-root", str(EXAMPLES),
+            "--port", str(port), "--no-open", "--token", browser_test.TOKEN]
+    with open(log, "wb") as out:
+        studio = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        browser_test._wait_healthy(url, studio, log)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(browser_test.CHROMIUM), headless=True, args=browser_test.CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(f"{url}/studio?token={browser_test.TOKEN}#search")
+                page.get_by_test_id("tab-search").click()
+                page.get_by_test_id("search-run").select_option("mc")
+                page.get_by_test_id("search-input").fill("cordless drill 12v")
+                page.get_by_test_id("search-button").click()
+                results = page.get_by_test_id("result")
+                expect(results.first).to_be_visible(timeout=browser_test.SERVICE_TIMEOUT_MS)
+                results.first.get_by_test_id("explain-button").click()
+                column = page.get_by_test_id("explain-minicoil")
+                expect(column.get_by_test_id("minicoil-word").first).to_be_visible(timeout=browser_test.SERVICE_TIMEOUT_MS)
+                words = column.get_by_test_id("minicoil-word").all_text_contents()
+                assert any("drill" in w for w in words) and any("cordless" in w for w in words)
+                expect(column.get_by_test_id("sense-similarity").first).to_have_text(re.compile(r"^-?\d\.\d{2}$"))
+            finally:
+                browser.close()
+    finally:
+        studio.terminate()
+        studio.wait(30)

@@ -93,6 +93,19 @@ def test_settings_are_saved_in_the_workspace_and_keys_are_write_only(studio, wor
     assert both.status_code == 400 and "both given and cleared" in both.json()["detail"] and KEY not in both.text
 
 
+def test_a_stored_key_goes_only_to_the_url_it_was_saved_with(studio, workspace):
+    studio.put("/api/settings", json={"qdrant_url": "http://qdrant:6333", "qdrant_api_key": "qdrant-key-0123",
+                                      "llm_url": "http://llm.internal/v1", "llm_api_key": KEY})
+    moved = studio.put("/api/settings", json={"qdrant_url": "http://elsewhere.example:6333"}).json()
+    assert moved["qdrant_api_key"] == {"set": False} and moved["llm_api_key"] == {"set": True}
+    again = studio.put("/api/settings", json={"llm_url": "http://other.example/v1", "llm_api_key": "sk-new-key-0123"}).json()
+    assert again["llm_api_key"] == {"set": True}  # a new URL with its own key keeps that key
+    assert json.loads((workspace / ".studio" / "secrets.json").read_text()) == {"llm_api_key": "sk-new-key-0123"}
+    job = studio.post("/api/jobs", json={"catalog": str(EXAMPLES / "catalog.csv"), "name": "llm-elsewhere",
+                                         "options": {"llm_url": "http://third.example/v1", "llm_model": "gpt-x"}})
+    assert job.status_code == 400 and "only to the LLM URL saved with it" in job.json()["detail"]
+
+
 @pytest.mark.parametrize(("change", "status", "named"), [
     ({"llm_url": "ftp://example.com"}, 400, "http:// or https://"),
     ({"llm_url": "javascript:alert(1)"}, 400, "http:// or https://"),
@@ -381,6 +394,7 @@ def test_a_publish_request_is_checked_before_any_job_exists(studio, workspace, t
         ({"run": "shop", "archive": True, "private": True}, 400, "apply to a hub repository"),
         ({"run": "shop", "archive": True, "token": token}, 400, "apply to a hub repository"),
         ({"run": "shop", "repo": "acme/shop"}, 400, "no hub token"),
+        ({"run": "shop", "repo": "acme/shop", "endpoint": "http://elsewhere.example"}, 400, "needs its own token"),
         ({"run": "shop", "repo": "not a repo", "token": token}, 400, "is not ORG/NAME"),
         ({"run": "shop", "repo": "acme/shop", "token": token, "endpoint": "ftp://hub"}, 400, "http(s) URL"),
         ({"run": "shop", "repo": "acme/shop", "token": token, "revision": "refs/x"}, 400, "branch name"),

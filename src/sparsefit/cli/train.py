@@ -42,6 +42,7 @@ def train(
     minicoil_encoder: Annotated[Optional[str], typer.Option(help=f"miniCOIL: token-embedding model (default {setting_default('minicoil_encoder')})")] = None,
     minicoil_sentence_model: Annotated[Optional[str], typer.Option(help=f"miniCOIL: sentence model that teaches the layers (default {setting_default('minicoil_sentence_model')})")] = None,
     minicoil_min_contexts: Annotated[Optional[int], typer.Option(help=f"miniCOIL: products a word needs for its own layer (default {setting_default('minicoil_min_contexts')})")] = None,
+    minicoil_max_contexts: Annotated[Optional[int], typer.Option(help=f"miniCOIL: at most this many of a word's products train its layer (default {setting_default('minicoil_max_contexts')})")] = None,
     base_model: Annotated[Optional[str], typer.Option(help=f"model to fine-tune (default {setting_default('base_model')})")] = None,
     architecture: Annotated[Optional[str], typer.Option(help="splade or inference-free")] = None,
     rounds: Annotated[Optional[int], typer.Option(help=f"training rounds (default {setting_default('rounds')})")] = None,
@@ -100,7 +101,7 @@ def train(
                                  hint="sparsefit train CATALOG [--judgments FILE]")
         settings = load_settings(
             config, model_type=model_type, minicoil_encoder=minicoil_encoder, minicoil_sentence_model=minicoil_sentence_model,
-            minicoil_min_contexts=minicoil_min_contexts, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
+            minicoil_min_contexts=minicoil_min_contexts, minicoil_max_contexts=minicoil_max_contexts, base_model=base_model, architecture=architecture, rounds=rounds, epochs=epochs, mining_epochs=mining_epochs,
             train_batch_size=train_batch_size, learning_rate=learning_rate, negatives=negatives,
             mining_strategy=mining_strategy, positive_min_gain=positive_min_gain,
             mined_positive_min_gain=mined_positive_min_gain, mine_judged_partials=mine_judged_partials or None,

@@ -75,7 +75,7 @@ class MultiDomainTrainer:
         self.device = resolve_device(settings.device)
         self.folder = Path(settings.output) if settings.output else new_run_folder("train")
         self.run = RunFolder(self.folder)
-        if not resume and self.run.state_file.is_file():
+        if not resume and (self.run.state_file.is_file() or (self.folder / DOMAINS_FILE).is_file()):
             raise SparsefitError("the run folder already holds a run", file=self.folder,
                                  hint=f"resume it with --resume {self.folder}, or pick another --output")
         self.spec = domains if isinstance(domains, Domains) else load_domains(domains)
@@ -103,6 +103,12 @@ class MultiDomainTrainer:
         """Every domain's baselines, then every round (mine per domain, train on all, evaluate per domain)."""
         for domain in self.domains:
             domain.baselines()
+        for trained in [n for n in range(self.settings.rounds) if self.state.done(RunFolder.train_stage(n))]:
+            try:  # a resumed run checks that its finished rounds' checkpoints still load
+                self.encoder_after(trained)
+            except DamagedCheckpoint as damaged:
+                self._redo_from(damaged.round, damaged.reason)
+                break
         round_no = 0
         while round_no < self.settings.rounds:
             try:
@@ -150,6 +156,11 @@ class MultiDomainTrainer:
         """The rounds' weight average, saved once in the run and evaluated on every domain."""
         folder = RunFolder.stage_model(self.run.average)
         name = f"average of rounds 0–{self.settings.rounds - 1}"
+        if self.state.done(AVERAGE_MADE):
+            try:
+                self._load("average", folder)
+            except Exception:  # a damaged average: make it again (the rounds are fine: they were just checked)
+                self._forget(lambda s: s in (RunFolder.EXPORT, RunFolder.HYBRID, AVERAGE_MADE) or s.startswith(RunFolder.AVERAGE))
         if not self.state.done(AVERAGE_MADE):
             started = time.perf_counter()
             rounds = [RunFolder.stage_model(self.run.round(n)) for n in range(self.settings.rounds)]
@@ -164,14 +175,17 @@ class MultiDomainTrainer:
     def _redo_from(self, round_no: int, reason: str) -> None:
         from sparsefit.progress import console
 
-        later = lambda s: (s in (RunFolder.EXPORT, RunFolder.HYBRID, AVERAGE_MADE) or s.startswith(RunFolder.AVERAGE)  # noqa: E731
-                           or (RunFolder.stage_round(s) is not None and RunFolder.stage_round(s) >= round_no))
+        self._forget(lambda s: (s in (RunFolder.EXPORT, RunFolder.HYBRID, AVERAGE_MADE) or s.startswith(RunFolder.AVERAGE)
+                                or (RunFolder.stage_round(s) is not None and RunFolder.stage_round(s) >= round_no)))
+        console.print(f"[yellow]The checkpoint of round {round_no} is damaged ({reason}); training round {round_no} "
+                      "again (rounds before it are kept).[/]")
+
+    def _forget(self, later) -> None:
+        """Forget the stages ``later`` picks, in the run's state and every domain's."""
         self.state.forget([s for s in self.state.stages if later(s)])
         for domain in self.domains:
             domain.state.forget([s for s in domain.state.stages if later(s)])
         self._loaded = None
-        console.print(f"[yellow]The checkpoint of round {round_no} is damaged ({reason}); training round {round_no} "
-                      "again (rounds before it are kept).[/]")
 
     def export(self) -> Path:
         """The final model to ``model/``; every domain exported as a servable run; the run's report and card."""

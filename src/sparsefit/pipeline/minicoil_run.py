@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from sparsefit.files import write_json
+from sparsefit.pipeline.records import DamagedCheckpoint
 from sparsefit.pipeline.trainer import Trainer
 from sparsefit.progress import console
 from sparsefit.run import RunFolder
@@ -32,6 +33,13 @@ class MiniCoilTrainer(Trainer):
 
     def fit(self) -> Path:
         self.baselines()
+        if self.state.done(RunFolder.train_stage(0)):
+            try:  # a resumed run checks that its model still loads; a damaged one is trained again (the cache makes it quick)
+                self._encoder_after(0)
+            except DamagedCheckpoint as damaged:
+                self.state.forget([s for s in self.state.stages if s.startswith("round-0/") or s in (RunFolder.HYBRID, RunFolder.EXPORT)])
+                self._loaded = None
+                console.print(f"[yellow]The miniCOIL model is damaged ({damaged.reason}); training it again.[/]")
         if not self.state.done(RunFolder.evaluate_stage(0)):
             if not self.state.done(RunFolder.train_stage(0)):
                 self._train_layers()

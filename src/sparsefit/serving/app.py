@@ -262,6 +262,10 @@ def create_app(
                 raise JobError(f"judgments file {request.judgments!r} does not exist")
             defaults = studio.settings.training_defaults(with_llm=judgments is None)  # the LLM writes queries only without judgments
             options = {**defaults, **parse_options(request.options or {})}
+            stored_url = studio.settings.stored()[0].get("llm_url")
+            if options.get("llm_url") and options["llm_url"] != stored_url and studio.settings.secret("llm_api_key"):
+                raise JobError("the stored LLM key goes only to the LLM URL saved with it in Settings",
+                               hint="save this URL (and its key) in Settings, or leave llm_url empty to use the saved one")
             return jobs.start(catalog=catalog, judgments=judgments, name=request.name, options=options, allowed_roots=roots)
         except JobError as exc:
             raise HTTPException(exc.status, str(exc)) from None

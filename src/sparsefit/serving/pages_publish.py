@@ -75,6 +75,9 @@ def router(studio: Studio) -> APIRouter:
             raise HTTPException(400, "nothing to do: give a hub repository (ORG/NAME), ask for the .tar.gz, or both")
         if repo is None and (request.private or revision or endpoint or token):
             raise HTTPException(400, "private, revision, endpoint and token apply to a hub repository, which is not given")
+        if endpoint is not None and token is None:  # the studio's own HF_TOKEN goes only to the hub it was started for
+            raise HTTPException(400, "another hub endpoint needs its own token in the request",
+                                )
         if repo is not None and token is None and not os.environ.get("HF_TOKEN", "").strip():
             raise HTTPException(400, "no hub token: give one (a write token; it is used for this call and never stored), "
                                      "or start the studio with HF_TOKEN set")

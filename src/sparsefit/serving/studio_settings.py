@@ -41,6 +41,7 @@ from sparsefit.serving.job_options import (
 )
 
 SECRETS = ("llm_api_key", "qdrant_api_key")
+KEY_OF_URL = {"qdrant_url": "qdrant_api_key", "llm_url": "llm_api_key"}  # changing the URL forgets its stored key
 LLM_OPTIONS = ("llm_url", "llm_model")  # training options that the Settings page sets in its LLM section
 TRAINING = tuple(key for key in OPTIONS if key not in LLM_OPTIONS)
 LLM_KEY_VARIABLE = "SPARSEFIT_LLM_API_KEY"  # what `sparsefit train` (sparsefit.queries.llm) reads the key from
@@ -132,8 +133,10 @@ class StudioSettings:
         else SPARSEFIT_QDRANT_API_KEY)."""
         from sparsefit.config import load_settings
 
-        url = self.stored()[0].get("qdrant_url") or load_settings().qdrant_url
-        return url, self.secret("qdrant_api_key") or os.environ.get(QDRANT_KEY_VARIABLE) or None
+        stored, configured = self.stored()[0].get("qdrant_url"), load_settings().qdrant_url
+        url = stored or configured
+        environment_key = os.environ.get(QDRANT_KEY_VARIABLE) if url == configured else None  # the environment's key: its own server only
+        return url, self.secret("qdrant_api_key") or environment_key or None
 
     # -- writing -------------------------------------------------------------------------------
     def update(self, change: SettingsUpdate, roots: Sequence[Path]) -> dict[str, Any]:
@@ -157,9 +160,13 @@ class StudioSettings:
                 if key in given:
                     value = (getattr(change, key) or "").strip()
                     try:
-                        stored[key] = _checked(key, value) if value else None
+                        checked_value = _checked(key, value) if value else None
                     except ValueError as exc:
                         raise JobError(str(exc), hint="leave it empty to unset it") from None
+                    bound = KEY_OF_URL.get(key)
+                    if bound and checked_value != stored.get(key) and not (getattr(change, bound) or "").strip():
+                        secrets.pop(bound, None)  # a stored key goes only to the URL it was saved with
+                    stored[key] = checked_value
             for name in SECRETS:
                 value = (getattr(change, name) or "").strip()
                 if name in change.clear and value:
