@@ -162,11 +162,7 @@ def _run(make_trainer, started: float) -> None:
     trainer = make_trainer()
     distributed.send(distributed.Message("start", options=trainer.settings))  # the followers' settings
     print_inputs(trainer.inputs)
-    try:
-        trainer.fit()
-    except KeyboardInterrupt:
-        console.print(f"[yellow]Stopped. Finished stages are kept; continue with: sparsefit train --resume {trainer.folder}[/]")
-        raise SystemExit(130) from None
+    _fit_or_stop(trainer)
     model = trainer.export()
     distributed.send(distributed.Message("done"))
     console.print(trainer.report().table(title="Held-out evaluation per round"), soft_wrap=True)
@@ -183,16 +179,21 @@ def _run(make_trainer, started: float) -> None:
     console.print(f"Model: {model} ({exported}; {kind}). Search it: sparsefit search {trainer.folder} \"your query\"")
 
 
-def _run_domains(trainer, started: float) -> None:
-    """A multi-domain run: per-domain inputs, the rounds, then each domain's table and the macro average."""
-    for domain in trainer.domains:
-        console.print(f"[bold]Domain {domain.domain.name}[/]")
-        print_inputs(domain.inputs)
+def _fit_or_stop(trainer) -> None:
+    """Every stage; Ctrl-C (or the studio's Cancel) stops with 130 and says how to resume."""
     try:
         trainer.fit()
     except KeyboardInterrupt:
         console.print(f"[yellow]Stopped. Finished stages are kept; continue with: sparsefit train --resume {trainer.folder}[/]")
         raise SystemExit(130) from None
+
+
+def _run_domains(trainer, started: float) -> None:
+    """A multi-domain run: per-domain inputs, the rounds, then each domain's table and the macro average."""
+    for domain in trainer.domains:
+        console.print(f"[bold]Domain {domain.domain.name}[/]")
+        print_inputs(domain.inputs)
+    _fit_or_stop(trainer)
     model = trainer.export()
     reports = trainer.reports()
     for name, report in reports.items():
