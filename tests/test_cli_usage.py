@@ -241,7 +241,10 @@ def test_cluster_flags_reach_the_index_location(capsys, monkeypatch, tmp_path, c
         seen["location"] = index_location(settings, tmp_path / "index")
         raise SparsefitError("stopped here by the test")
 
-    monkeypatch.setattr(sparsefit.pipeline, "run_evaluation" if command == "evaluate" else "Trainer", stop)
+    if command == "evaluate":
+        monkeypatch.setattr(sparsefit.pipeline, "run_evaluation", stop)
+    else:  # train builds the trainer of the settings' model type
+        monkeypatch.setattr(sparsefit.pipeline, "trainer_class", lambda settings: stop)
     monkeypatch.chdir(Path(__file__).parents[1])
     monkeypatch.setenv("SPARSEFIT_QDRANT_API_KEY", "k" * 20)
     code, out, err = run(capsys, command, "examples/catalog.csv", "-j", "examples/judged_queries.csv",
