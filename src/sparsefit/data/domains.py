@@ -20,6 +20,7 @@ queries generated from its catalog.
 Example:
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("c.csv", "d.csv"): _ = (folder / name).write_text("id,title\\n1,drill\\n")
     >>> _ = (folder / "d.yaml").write_text("domains:\\n  - {name: shop, catalog: c.csv}\\n  - {name: docs, catalog: d.csv}\\n")
     >>> [d.name for d in load_domains(folder / "d.yaml").domains]
     ['shop', 'docs']
