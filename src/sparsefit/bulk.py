@@ -184,7 +184,7 @@ def stream_index(
                     report.started_over = start_over
                     say(f"{report.location} holds {start_over}: starting over.")
                 index.close()
-                index = location.open(recreate=True, modifier=getattr(encoder, "modifier", None))  # miniCOIL: IDF
+                index = location.open(recreate=True, modifier=encoder.modifier)  # miniCOIL: IDF
             build_run = _Build(encoder, path, index, build, report, chunk_size, batch_size, on_invalid, say, bm25)
             build_run.seconds["read"] = time.perf_counter() - began_reading
             build_run.run(stream, itertools.chain([first], chunks), columns, done_rows, location, show_progress,

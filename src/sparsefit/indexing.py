@@ -200,7 +200,7 @@ def build_index(
     seconds = seconds if seconds is not None else {}
     dense_vectors = catalog_dense(catalog, dense, show_progress=show_progress) if dense is not None else None
     index = location.open(recreate=True, dense_size=dense.size if dense is not None else None,
-                          modifier=getattr(encoder, "modifier", None))  # miniCOIL: IDF from the engine
+                          modifier=encoder.modifier)  # miniCOIL: IDF from the engine
     parts: list[sp.csr_matrix] = []
     began = time.perf_counter()
     with progress_bar(f"encoding {len(catalog):,} products with {encoder.name}", len(catalog), enabled=show_progress) as advance:

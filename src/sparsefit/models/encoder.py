@@ -48,6 +48,8 @@ class Encoder:
     sentence-transformers losses and saves as a folder that ``SparseEncoder(path)`` loads.
     """
 
+    modifier: Literal["idf"] | None = None  # what the index applies to its vectors: nothing (miniCOIL's is "idf")
+
     def __init__(self, model, name: str, architecture: Architecture = "splade", *, fast: bool = True) -> None:
         self.model = model
         self.name = name

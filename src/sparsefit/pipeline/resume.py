@@ -20,7 +20,9 @@ def resume_trainer(folder: str | Path, *, show_progress: bool = True, device: st
 
     folder = Path(folder)
     run = RunFolder(folder)
-    if folder.parent.name == "domains" and (folder.parent.parent / "domains.json").is_file():
+    from sparsefit.pipeline.domains import is_multi_domain
+
+    if folder.parent.name == "domains" and is_multi_domain(folder.parent.parent):
         raise SparsefitError("this is one domain of a multi-domain run: its rounds are the run's", file=folder,
                              hint=f"resume the whole run: sparsefit train --resume {folder.parent.parent}")
     if not run.sources.is_file() or not run.config.is_file():

@@ -66,7 +66,9 @@ class SearchService:
         from sparsefit.pipeline import index_location
         folder = Path(run)
         run = RunFolder(folder)
-        if (folder / "domains.json").is_file():  # a multi-domain run: each domain is a run folder with its own index
+        from sparsefit.pipeline import is_multi_domain
+
+        if is_multi_domain(folder):  # a multi-domain run: each domain is a run folder with its own index
             names = sorted(p.name for p in (folder / "domains").iterdir()) if (folder / "domains").is_dir() else []
             raise SparsefitError("a multi-domain run has one index per domain", file=folder,
                                  hint=f"search or serve one of them: {folder / 'domains'}/<{'|'.join(names) or 'name'}>")
